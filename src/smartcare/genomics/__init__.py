@@ -1,0 +1,1 @@
+"""smartcare.genomics domain."""

@@ -1,0 +1,11 @@
+"""``smartcare hospital ...`` commands. Subpackages register their commands into ``app``."""
+
+from __future__ import annotations
+
+import typer
+
+from smartcare.hospital.fhir.cli import register as _register_fhir
+
+app = typer.Typer(help="Smart hospital: FHIR R4 store, decision support, clinical NLP.", no_args_is_help=True)
+
+_register_fhir(app)

@@ -1,0 +1,180 @@
+"""Extract search-index rows from a resource by evaluating the official FHIRPath expressions.
+
+Simple dotted paths (most R4 expressions after the rewrites in :mod:`searchparams`) are walked
+directly in Python, with FHIR choice-type resolution (``Observation.effective`` ->
+``effectiveDateTime``/``effectivePeriod``); all other expressions go through fhirpathpy with the
+R4 model. Each value is turned into rows for the table of its parameter type (see :mod:`db`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+from fhirpathpy import compile as fp_compile
+from fhirpathpy.models import models as fp_models
+
+from smartcare.hospital.fhir.searchparams import INDEXED_TYPES, SearchParam, params_for
+from smartcare.hospital.fhir.values import date_range, norm_string
+
+_SIMPLE = re.compile(r"^[A-Za-z]\w*(\.[A-Za-z]\w*)+$")
+_STRING_KEYS = ("family", "given", "prefix", "suffix", "text", "line", "city", "district", "state",
+                "postalCode", "country")
+
+
+def _walk(node: Any, steps: list[str]) -> list[Any]:
+    items = node if isinstance(node, list) else [node]
+    for step in steps:
+        nxt: list[Any] = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if step in item:
+                val = item[step]
+            else:  # choice type: value[x]
+                n = len(step)
+                val = [v for k, v in item.items() if k.startswith(step) and k[n:n + 1].isupper()]
+                val = [x for v in val for x in (v if isinstance(v, list) else [v])]
+            nxt.extend(val if isinstance(val, list) else [val])
+        items = nxt
+    return items
+
+
+@cache
+def _evaluator(resource_type: str, expression: str) -> Callable[[dict], list[Any]]:
+    parts = [p.strip() for p in expression.split(" | ")]
+    if all(_SIMPLE.match(p) and p.split(".", 1)[0] == resource_type for p in parts):
+        paths = [p.split(".")[1:] for p in parts]
+        return lambda res: [v for steps in paths for v in _walk(res, steps)]
+    compiled = fp_compile(expression, fp_models["r4"])
+
+    def run(res: dict) -> list[Any]:
+        try:
+            return [getattr(v, "data", v) for v in compiled(res)]
+        except Exception:  # a definition the engine cannot evaluate on this resource indexes nothing
+            return []
+
+    return run
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key in _STRING_KEYS:
+            v = value.get(key)
+            for s in v if isinstance(v, list) else [v]:
+                if isinstance(s, str):
+                    yield s
+
+
+def _tokens(value: Any) -> Iterable[tuple[str | None, str | None, str | None]]:
+    if isinstance(value, bool):
+        yield None, "true" if value else "false", None
+    elif isinstance(value, str | int | float):
+        yield None, str(value), None
+    elif isinstance(value, dict):
+        if "coding" in value or ("text" in value and "code" not in value and "value" not in value):
+            text = value.get("text")
+            for c in value.get("coding", []):
+                yield c.get("system"), c.get("code"), text or c.get("display")
+            if not value.get("coding") and text:
+                yield None, None, text
+        elif "value" in value and isinstance(value["value"], str):  # Identifier, ContactPoint
+            ttext = (value.get("type") or {}).get("text")
+            yield value.get("system"), value["value"], ttext
+        elif "code" in value:  # Coding
+            yield value.get("system"), value.get("code"), value.get("display")
+
+
+def _reference(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):  # canonical / uri used as a reference
+        value = {"reference": value}
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("reference")
+    ident = value.get("identifier")
+    ident = ident if isinstance(ident, dict) else {}
+    row: dict[str, Any] = {"target_type": value.get("type"), "target_id": None, "url": ref,
+                           "ident_system": ident.get("system"), "ident_value": ident.get("value")}
+    if not isinstance(ref, str):
+        row["url"] = ref = None
+    elif not ref.startswith("#"):
+        core = ref.split("|", 1)[0].split("/_history/", 1)[0]
+        segs = core.rstrip("/").split("/")
+        if len(segs) >= 2 and segs[-2][:1].isupper():
+            row["target_type"], row["target_id"] = segs[-2], segs[-1]
+    if row["url"] is None and row["ident_value"] is None:
+        return None
+    return row
+
+
+def _dates(value: Any) -> Iterable[tuple[float, float]]:
+    try:
+        if isinstance(value, str):
+            yield date_range(value)
+        elif isinstance(value, dict):
+            if "start" in value or "end" in value:  # Period
+                lo = date_range(value["start"])[0] if value.get("start") else -1e12
+                hi = date_range(value["end"])[1] if value.get("end") else 1e12
+                yield lo, hi
+            for ev in value.get("event", []):  # Timing
+                yield date_range(ev)
+    except ValueError:
+        return
+
+
+def _quantities(value: Any) -> Iterable[tuple[float, str | None, str | None]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("value"), int | float):
+            code = value.get("code") or value.get("unit") or value.get("currency")
+            yield float(value["value"]), value.get("system"), code
+        elif "origin" in value:  # SampledData
+            yield from _quantities(value["origin"])
+        else:  # Range
+            for side in ("low", "high"):
+                if isinstance(value.get(side), dict):
+                    yield from _quantities(value[side])
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield float(value), None, None
+
+
+def rows_for(param: SearchParam, values: list[Any]) -> list[dict[str, Any]]:
+    """Index rows (without ``res_pk``/``res_type``/``param``) for one parameter's values."""
+    out: list[dict[str, Any]] = []
+    t = param.type
+    for v in values:
+        if t == "string":
+            out += [{"value": norm_string(s)[:255], "exact": s} for s in _strings(v)]
+        elif t == "token":
+            out += [{"system": s, "code": c, "text": norm_string(x) if x else None} for s, c, x in _tokens(v)]
+        elif t == "reference":
+            row = _reference(v)
+            if row:
+                out.append(row)
+        elif t == "date":
+            out += [{"low": lo, "high": hi} for lo, hi in _dates(v)]
+        elif t == "number":
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out.append({"value": float(v)})
+        elif t == "quantity":
+            out += [{"value": q, "system": s, "code": c} for q, s, c in _quantities(v)]
+        elif t == "uri" and isinstance(v, str):
+            out.append({"value": v})
+    return out
+
+
+def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """All index rows of ``resource`` grouped by parameter type: ``{type: [row, ...]}``."""
+    rtype = resource["resourceType"]
+    grouped: dict[str, list[dict[str, Any]]] = {t: [] for t in INDEXED_TYPES}
+    for code, param in params_for(rtype).items():
+        if param.type not in grouped or code == "_id":
+            continue
+        values = _evaluator(rtype, param.expression)(resource)
+        for row in rows_for(param, values):
+            row["param"] = code
+            grouped[param.type].append(row)
+    return grouped

@@ -1,0 +1,5 @@
+"""HTTP routes under /api/publichealth (thin layer over the Python API)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,60 @@
+"""`smartcare publichealth ...` commands (thin layer over the Python API)."""
+
+import typer
+
+app = typer.Typer(help="publichealth commands.", no_args_is_help=True)
+
+
+@app.command("rt")
+def rt_command(
+    incidence: str = typer.Option(..., "--incidence", help="CSV of daily counts: [dates,] I, or local, imported."),
+    si_mean: float = typer.Option(None, "--si-mean", help="Mean serial interval in days (parametric SI)."),
+    si_sd: float = typer.Option(None, "--si-sd", help="SD of the serial interval in days (parametric SI)."),
+    si_distr: str = typer.Option(None, "--si-distr", help="CSV with column w: discrete SI, w[0] = 0."),
+    window: int = typer.Option(7, "--window", help="Sliding window length in days."),
+    mean_prior: float = typer.Option(5.0, "--mean-prior", help="Mean of the Gamma prior on R."),
+    std_prior: float = typer.Option(5.0, "--std-prior", help="SD of the Gamma prior on R."),
+    out: str = typer.Option(..., "--out", help="Output CSV of Rt per window."),
+    plot: str = typer.Option(None, "--plot", help="Optional PNG: Rt with its 95% credible band and incidence."),
+):
+    """Estimate Rt on sliding windows (Cori et al. 2013; same numbers as EpiEstim 2.2-4 estimate_R)."""
+    from smartcare.publichealth import rt
+
+    inc = rt.read_incidence(incidence)
+    if si_distr is not None:
+        est = rt.estimate_r(inc, method="non_parametric_si", si_distr=rt.read_si_distr(si_distr),
+                            window=window, mean_prior=mean_prior, std_prior=std_prior)
+    else:
+        if si_mean is None or si_sd is None:
+            raise rt.SmartcareError("give --si-mean and --si-sd, or --si-distr")
+        est = rt.estimate_r(inc, method="parametric_si", mean_si=si_mean, std_si=si_sd,
+                            window=window, mean_prior=mean_prior, std_prior=std_prior)
+    est.to_csv(out, index=False, date_format="%Y-%m-%d")
+    if plot:
+        rt.plot_rt(est, inc, plot)
+    last = est.dropna(subset=["mean"]).tail(1)
+    msg = f"wrote {len(est)} windows to {out}"
+    if len(last):
+        r = last.iloc[0]
+        msg += f"; last window [{r.t_start}, {r.t_end}]: R = {r['mean']:.3f} (95% CrI {r['q0.025']:.3f}-{r['q0.975']:.3f})"
+    typer.echo(msg)
+
+
+@app.command("score")
+def score_command(
+    forecasts: str = typer.Option(..., "--forecasts", help="Quantile forecasts: hubverse long or FluSight wide."),
+    targets: str = typer.Option(..., "--targets", help="Target data CSV: date, location, value."),
+    baseline: str = typer.Option(None, "--baseline", help="Baseline forecasts (one model) for relative WIS."),
+    baseline_model: str = typer.Option(None, "--baseline-model", help="Or: model_id in --forecasts to use."),
+    exclude_location: list[str] = typer.Option([], "--exclude-location", help="Leave out a location (e.g. US)."),
+    out: str = typer.Option(..., "--out", help="Output CSV: one row of scores per forecast."),
+):
+    """Score forecasts: WIS (11 intervals + median), 50%/95% coverage, relative WIS (natural, log1p)."""
+    from smartcare.publichealth import hub, scoring
+
+    fc = hub.read_forecasts(forecasts)
+    base = hub.read_forecasts(baseline) if baseline else None
+    scores, summary = scoring.evaluate(fc, hub.read_targets(targets), base, baseline_model=baseline_model,
+                                       subset=scoring.EvaluationSubset(tuple(exclude_location)))
+    scores.to_csv(out, index=False, date_format="%Y-%m-%d")
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -1,0 +1,106 @@
+"""Global gradient-boosted quantile forecaster: one model over all locations' series.
+
+For each of the 23 FluSight quantile levels a histogram gradient-boosted tree (scikit-learn
+``HistGradientBoostingRegressor``, ``loss="quantile"``) is fitted to the change of ``log1p`` weekly count
+from the last observed week to 1-4+ weeks later, pooling every (origin week, location, steps) example of
+the history (features in :mod:`.features`). Quantile regression is equivariant under the monotone map
+``expm1(anchor + .)``, so the predicted changes become count quantiles directly; they are then sorted
+(Chernozhukov et al. 2010 rearrangement) and clipped at 0. The approach follows Flusion (Ray et al. 2025,
+Int J Forecast 41:1028), the top model of FluSight 2023-24, which used LightGBM quantile regression on a
+transformed scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from smartcare.core.errors import SmartcareError
+from smartcare.publichealth import hub
+from smartcare.publichealth.forecast.data import hub_frame, to_wide
+from smartcare.publichealth.forecast.features import forecast_rows, training_rows
+
+
+@dataclass(frozen=True)
+class GBMConfig:
+    """Settings of the global quantile GBM; defaults chosen on the 2023-24 backtest only."""
+
+    max_iter: int = 150  # boosting rounds per quantile level
+    learning_rate: float = 0.05  # shrinkage
+    max_leaf_nodes: int = 15  # tree size
+    min_samples_leaf: int = 50  # smallest leaf; guards the extreme quantiles against overfitting
+    l2_regularization: float = 1.0  # leaf-value ridge penalty
+    max_steps: int = 6  # longest lead (weeks from the last observation) in the training set
+    min_weeks: int = 8  # shortest history (weeks) the model is willing to train on
+    seed: int = 0  # random_state of each tree ensemble
+
+    def __post_init__(self) -> None:
+        if self.max_iter < 1 or self.learning_rate <= 0 or self.max_steps < 1:
+            raise SmartcareError("GBMConfig needs max_iter >= 1, learning_rate > 0 and max_steps >= 1")
+
+
+class GlobalQuantileGBM:
+    """Quantile GBM trained across all locations (see module docstring).
+
+    ``fit(targets)`` takes a prepared target table (``forecast.data.prepare_targets``) holding only the
+    rows the forecast may use; ``predict(reference_date)`` returns a hubverse quantile table.
+    """
+
+    name = "gbm-global"
+
+    def __init__(self, config: GBMConfig | None = None, levels=hub.QUANTILES):
+        self.config = config
+        self.levels = levels
+
+    def fit(self, targets: pd.DataFrame) -> GlobalQuantileGBM:
+        """Fit one booster per quantile level on every example in ``targets``; returns self.
+
+        Raises:
+            SmartcareError: fewer than ``min_weeks`` weeks of history.
+        """
+        cfg = self.config or GBMConfig()
+        wide = to_wide(targets)  # (T, L)
+        if len(wide) < cfg.min_weeks:
+            raise SmartcareError(f"history too short for the global model: {len(wide)} weeks, "
+                                 f"needs at least {cfg.min_weeks}")
+        population = targets.groupby("location")["population"].median()
+        x, y, _ = training_rows(wide, population, cfg.max_steps)  # (N, F), (N,)
+        self.models_ = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for q in self.levels:
+                m = HistGradientBoostingRegressor(
+                    loss="quantile", quantile=float(q), max_iter=cfg.max_iter,
+                    learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
+                    min_samples_leaf=cfg.min_samples_leaf, l2_regularization=cfg.l2_regularization,
+                    early_stopping=False, random_state=cfg.seed)
+                self.models_.append(m.fit(x, y))
+        self.wide_ = wide
+        self.population_ = population
+        self.n_examples_ = len(y)
+        self.config_ = cfg
+        return self
+
+    def predict(self, reference_date, horizons=(0, 1, 2, 3)) -> pd.DataFrame:
+        """Hubverse quantile table for every fitted location; raises SmartcareError before ``fit``."""
+        if not hasattr(self, "models_"):
+            raise SmartcareError("GlobalQuantileGBM.predict called before fit")
+        ref = pd.Timestamp(reference_date)
+        wide = self.wide_
+        last_dates = wide.apply(lambda c: c.last_valid_index())  # (L,)
+        targets = np.array([ref + pd.Timedelta(weeks=int(h)) for h in horizons], dtype="datetime64[ns]")
+        steps = (targets[None, :] - last_dates.to_numpy(dtype="datetime64[ns]")[:, None]) // np.timedelta64(7, "D")
+        steps = steps.astype(int)  # (L, H)
+        if steps.min() < 1:
+            raise SmartcareError(f"history has data on or after the reference date {ref:%Y-%m-%d}")
+        x, anchor = forecast_rows(wide, self.population_, np.minimum(steps, self.config_.max_steps))
+        delta = np.column_stack([m.predict(x) for m in self.models_])  # (L*H, Q)
+        n_loc, n_h = steps.shape
+        logq = anchor[:, None, None] + delta.reshape(n_loc, n_h, -1)  # (L, H, Q)
+        values = np.expm1(np.sort(logq, axis=-1))
+        return hub_frame(ref, list(wide.columns), horizons, self.levels, values)
+

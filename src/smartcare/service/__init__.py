@@ -1,0 +1,1 @@
+"""The HTTP service: one FastAPI app mounting each domain's router."""
