@@ -96,6 +96,9 @@ class AlignedRead:
     mapq: int
     reverse: bool
     name: str
+    qpos: np.ndarray  # query index aligned to each reference position, -1 in deletions
+    seq: np.ndarray  # whole query sequence (ASCII, soft clips included)
+    qual: np.ndarray  # whole query base qualities
 
     @property
     def end(self) -> int:
@@ -159,12 +162,14 @@ def align_read(read: pysam.AlignedSegment, ref: Reference) -> AlignedRead:
     bases = np.zeros(span, np.uint8)
     quals = np.zeros(span, np.uint8)
     ins_after = np.zeros(span, bool)
+    qpos = np.full(span, -1, np.int32)
     events = []
     r = qp = 0
     for op, ln in read.cigartuples:
         if op in (0, 7, 8):
             bases[r:r + ln] = seq[qp:qp + ln]
             quals[r:r + ln] = qual[qp:qp + ln]
+            qpos[r:r + ln] = np.arange(qp, qp + ln)
             r += ln
             qp += ln
         elif op == 1:
@@ -185,7 +190,7 @@ def align_read(read: pysam.AlignedSegment, ref: Reference) -> AlignedRead:
         elif op == 4:
             qp += ln
     return AlignedRead(start, bases, quals, ins_after, frozenset(events), read.mapping_quality,
-                       read.is_reverse, read.query_name)
+                       read.is_reverse, read.query_name, qpos, seq, qual)
 
 
 def _scan(reads: list[pysam.AlignedSegment], ref: Reference, region: Region, cfg: CandidateConfig):
@@ -263,8 +268,51 @@ def _sites(region: Region, ref: Reference, depth, counts, indels, cfg: Candidate
     return {p: sorted(set(k), key=lambda k: (len(k[1]), len(k[2]), k[2])) for p, k in sorted(sites.items())}
 
 
+HAP_FLANK = 12  # bp of reference either side of an indel site in the haplotype comparison
+HAP_MARGIN = 10  # phred-scaled mismatch margin a read needs between its best and second-best haplotype
+
+
+def haplotypes(ref: Reference, keys, pos: int, span_end: int) -> tuple[int, int, list[np.ndarray]]:
+    """Reference and one alt haplotype per key over ``[pos - HAP_FLANK, span_end + HAP_FLANK)``."""
+    lo, hi = pos - HAP_FLANK, span_end + HAP_FLANK
+    haps = [ref.fetch(lo, hi)]
+    for p, r, a in keys:
+        haps.append(ref.fetch(lo, p) + a + ref.fetch(p + len(r), hi))
+    return lo, hi, [np.frombuffer(h.encode(), np.uint8) for h in haps]
+
+
+def hap_allele(read: AlignedRead, lo: int, hi: int, haps: list[np.ndarray]) -> int:
+    """Allele whose haplotype the read's bases (soft clips included) match best, or ``NONE``.
+
+    The read is laid ungapped from its aligned base at the window's left edge (or, for reads starting
+    inside the window, back from the right edge); mismatches cost their base quality (capped at 30).
+    Reads that fit two haplotypes within ``HAP_MARGIN`` (e.g. ending inside a repeat) are uninformative.
+    """
+    n = len(read.seq)
+    if read.start <= lo and lo < read.end and read.qpos[lo - read.start] >= 0:
+        q0 = int(read.qpos[lo - read.start])
+        pieces = [(read.seq[q0:q0 + len(h)], read.qual[q0:q0 + len(h)], h[:max(min(len(h), n - q0), 0)])
+                  for h in haps]
+    elif read.end >= hi and read.qpos[hi - 1 - read.start] >= 0:
+        q1 = int(read.qpos[hi - 1 - read.start]) + 1
+        pieces = []
+        for h in haps:
+            q0 = max(q1 - len(h), 0)
+            pieces.append((read.seq[q0:q1], read.qual[q0:q1], h[len(h) - (q1 - q0):]))
+    else:
+        return NONE
+    costs = []
+    for s, q, h in pieces:
+        m = min(len(s), len(h))
+        costs.append(int(np.minimum(q[:m], 30)[s[:m] != h[:m]].sum()))
+    order = np.argsort(costs, kind="stable")
+    if costs[order[1]] - costs[order[0]] < HAP_MARGIN:
+        return NONE
+    return int(order[0])
+
+
 def read_allele(read: AlignedRead, keys, pos: int, span_end: int, min_bq: int) -> int:
-    """Allele index a read supports at a site: 0 ref, i for ``keys[i-1]``, or ``NONE``/``OTHER``."""
+    """Allele index a read supports at a SNP-only site: 0 ref, i for ``keys[i-1]``, or ``NONE``/``OTHER``."""
     for i, k in enumerate(keys, 1):
         if len(k[1]) != len(k[2]) and k in read.events:
             return i
@@ -322,6 +370,9 @@ def pileup_region(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, region: Regi
     min_bq = config.read_filter.min_base_quality
     for pos, keys in sites.items():
         span_end = max(repeat_end(ref, k) for k in keys)
+        indel_site = any(len(k[1]) != len(k[2]) for k in keys)
+        if indel_site:
+            hap_lo, hap_hi, haps = haplotypes(ref, keys, pos, span_end)
         lo = bisect.bisect_left(starts, pos - max_span)
         hi_i = bisect.bisect_right(starts, pos)
         site_reads, alleles = [], []
@@ -330,7 +381,10 @@ def pileup_region(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, region: Regi
                 continue
             if j not in cache:
                 cache[j] = align_read(reads[j], ref)
-            a = read_allele(cache[j], keys, pos, span_end, min_bq)
+            if indel_site:
+                a = hap_allele(cache[j], hap_lo, hap_hi, haps)
+            else:
+                a = read_allele(cache[j], keys, pos, span_end, min_bq)
             site_reads.append(cache[j])
             alleles.append(a)
         out.append(SitePileup(_summarise(region.contig, pos, keys, span_end, site_reads, alleles),

@@ -1,5 +1,104 @@
 """`smartcare genomics ...` commands (thin layer over the Python API)."""
 
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from smartcare.core.errors import SmartcareError
+
 app = typer.Typer(help="genomics commands.", no_args_is_help=True)
+
+
+def _fail(err: SmartcareError) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command("call")
+def call_cmd(
+    ref: Annotated[Path, typer.Option("--ref", help="Reference FASTA (.fai built if missing).")],
+    bam: Annotated[Path, typer.Option("--bam", help="Indexed BAM.")],
+    out: Annotated[Path, typer.Option("--out", help="Output .vcf.gz (tabix index written beside it).")],
+    regions: Annotated[str | None, typer.Option("--regions", help="BED file or chr:start-end.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Worker processes.")] = 1,
+    model: Annotated[str, typer.Option("--model", help="variant-caller (network) or classical.")]
+    = "variant-caller",
+    ray: Annotated[bool, typer.Option("--ray", help="Shard across Ray (SMARTCARE_RAY_ADDRESS).")] = False,
+    shard_size: Annotated[int, typer.Option("--shard-size", help="bp per shard.")] = 100_000,
+    min_qual: Annotated[float, typer.Option("--min-qual", help="QUAL below this is FILTER=LowQual.")] = 10.0,
+):
+    """Call germline SNPs and indels from BAM + FASTA into a bgzipped, indexed VCF 4.2."""
+    from smartcare.genomics.call import CallConfig
+    from smartcare.genomics.pipeline import RunConfig, run
+
+    try:
+        path = run(ref, bam, out, regions, RunConfig(model=model, shard_size=shard_size, threads=threads,
+                                                     use_ray=ray, call=CallConfig(min_qual=min_qual)))
+    except SmartcareError as err:
+        _fail(err)
+    typer.echo(str(path))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    truth: Annotated[Path, typer.Option("--truth", help="Truth VCF.")],
+    query: Annotated[Path, typer.Option("--query", help="Query VCF (FILTER PASS or . counts).")],
+    bed: Annotated[Path | None, typer.Option("--bed", help="Confident regions BED.")] = None,
+    ref: Annotated[Path | None, typer.Option("--ref", help="Reference FASTA for left-alignment.")] = None,
+):
+    """Precision/recall/F1 and genotype concordance for SNPs and indels (JSON on stdout)."""
+    from smartcare.genomics.evaluate import evaluate
+
+    try:
+        typer.echo(json.dumps(evaluate(truth, query, bed, ref), indent=2))
+    except SmartcareError as err:
+        _fail(err)
+
+
+@app.command("train-caller")
+def train_caller_cmd(
+    ref: Annotated[Path, typer.Option("--ref", help="Reference FASTA of the training contig.")],
+    bam: Annotated[list[Path], typer.Option("--bam", help="Training BAM (repeatable).")],
+    truth: Annotated[Path, typer.Option("--truth", help="Truth VCF.")],
+    split_at: Annotated[int, typer.Option("--split-at", help="Train before, validate after.")] = 350_000,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs.")] = 25,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
+    name: Annotated[str, typer.Option("--name", help="Model name under weights/.")] = "variant-caller",
+):
+    """Train the pileup CNN on a simulated BAM with truth; ships weights/<name>/ with its card."""
+    from smartcare.genomics.train import CallerTrainConfig, train_caller
+
+    args = sys.argv[sys.argv.index("train-caller"):] if "train-caller" in sys.argv else ["train-caller"]
+    command = "smartcare genomics " + " ".join(shlex.quote(a) for a in args)
+    try:
+        card = train_caller(ref, bam, truth, CallerTrainConfig(split_at=split_at, epochs=epochs, seed=seed),
+                            device=device, command=command, name=name)
+    except SmartcareError as err:
+        _fail(err)
+    typer.echo(json.dumps(card["metrics"], indent=2))
+
+
+@app.command("compare-peers")
+def compare_peers_cmd(
+    ref: Annotated[Path, typer.Option("--ref", help="Reference FASTA.")],
+    bam: Annotated[Path, typer.Option("--bam", help="Indexed BAM.")],
+    truth: Annotated[Path, typer.Option("--truth", help="Truth VCF.")],
+    bed: Annotated[Path | None, typer.Option("--bed", help="Confident regions BED.")] = None,
+    regions: Annotated[str | None, typer.Option("--regions", help="chr:start-end or BED to call in.")] = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep the VCFs here.")] = None,
+):
+    """Run ours (network and classical), bcftools and freebayes on the same reads; print the table."""
+    from smartcare.genomics.peers import compare_with_peers
+
+    try:
+        table = compare_with_peers(ref, bam, truth, bed, regions=regions, workdir=workdir)
+    except SmartcareError as err:
+        _fail(err)
+    typer.echo(table.to_string(index=False))

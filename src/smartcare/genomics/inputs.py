@@ -79,9 +79,10 @@ def open_alignments(path: str | Path, reference: pysam.FastaFile | None = None) 
                       if ref_lengths.get(c) not in (None, n)]
         shared = [c for c in bam.references if c in ref_lengths]
         if not shared or mismatched:
+            names = ", ".join(bam.references[:5])
             bam.close()
             raise SmartcareError(
-                f"contig names do not match between BAM {path} ({', '.join(bam.references[:5])}) and the "
+                f"contig names do not match between BAM {path} ({names}) and the "
                 f"reference ({', '.join(reference.references[:5])})"
                 + (f"; lengths differ for {', '.join(mismatched[:5])}" if mismatched else ""))
     return bam

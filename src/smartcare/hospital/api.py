@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from smartcare.hospital.cds.api import router as cds_router
+
 router = APIRouter()
+router.include_router(cds_router)

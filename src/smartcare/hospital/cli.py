@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from smartcare.hospital.cds.cli import register as _register_cds
 from smartcare.hospital.fhir.cli import register as _register_fhir
 
 app = typer.Typer(help="Smart hospital: FHIR R4 store, decision support, clinical NLP.", no_args_is_help=True)
 
 _register_fhir(app)
+_register_cds(app)

@@ -1,5 +1,90 @@
-"""`smartcare imaging ...` commands (thin layer over the Python API)."""
+"""`smartcare imaging ...` commands: thin wrappers over the plain Python API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="imaging commands.", no_args_is_help=True)
+from smartcare.core.errors import SmartcareError
+
+app = typer.Typer(help="Medical imaging: read studies, train and run classifiers.", no_args_is_help=True)
+
+
+def _run(fn: Callable[[], None]) -> None:
+    """Run ``fn``; bad input prints its message (no traceback) and exits with code 2."""
+    try:
+        fn()
+    except SmartcareError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="pneumoniamnist or breastmnist")] = "pneumoniamnist",
+    arch: Annotated[str, typer.Option(help="cnn (MONAI ResNet) or vit (ViT, MIM-pretrained)")] = "cnn",
+    epochs: Annotated[int, typer.Option(help="supervised epochs")] = 30,
+    pretrain_epochs: Annotated[int, typer.Option(help="SimMIM pretraining epochs (vit only)")] = 0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
+    name: Annotated[str, typer.Option(help="registry name (default: the dataset name)")] = "",
+    threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 1,
+    weights_root: Annotated[Path | None, typer.Option(help="write weights/<name>/ under this folder")] = None,
+) -> None:
+    """Train a classifier and ship it as weights/<name>/ (model.safetensors + card.json)."""
+
+    def go() -> None:
+        import torch
+
+        from smartcare.imaging.train import TrainSettings
+        from smartcare.imaging.train import train as run_training
+
+        torch.set_num_threads(threads)
+        settings = TrainSettings(dataset=dataset, arch=arch, epochs=epochs, pretrain_epochs=pretrain_epochs,
+                                 seed=seed, device=device, name=name)
+        _, card = run_training(settings, weights_root=weights_root)
+        for split, m in card["metrics"].items():
+            auc, acc = m["auc"], m["acc"]
+            typer.echo(f"{card['name']} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
+                       f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
+
+    _run(go)
+
+
+@app.command()
+def classify(
+    input: Annotated[Path, typer.Option("--input", help="NPZ, PNG, DICOM file, or a folder of them")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write (index, source, pred, p_0, p_1, ...)")],
+    model: Annotated[str, typer.Option(help="shipped model name")] = "pneumoniamnist",
+    key: Annotated[str | None, typer.Option(help="array name inside an NPZ (e.g. test_images)")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
+) -> None:
+    """Classify images with a shipped model and write one CSV row per image."""
+
+    def go() -> None:
+        from smartcare.imaging.classify import classify_path
+
+        table = classify_path(model, input, key=key, device=device)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        table.to_csv(tmp, index=False)
+        tmp.replace(out)
+        typer.echo(f"wrote {len(table)} predictions to {out}")
+
+    _run(go)
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="DICOM file or series folder, NIfTI, NRRD, PNG or NPZ")]) -> None:
+    """Read an image and print its shape, spacing, origin and value range."""
+
+    def go() -> None:
+        from smartcare.imaging.io import read_image
+
+        vol = read_image(path)
+        typer.echo(vol.describe())
+
+    _run(go)

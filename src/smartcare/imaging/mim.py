@@ -58,10 +58,11 @@ def cosine_lr(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
-def pretrain_mim(model: ViTClassifier, dataset, config: MIMConfig, device: torch.device) -> list[dict]:
+def pretrain_mim(model: ViTClassifier, dataset, config: MIMConfig, device: torch.device,
+                 batch_augment=None) -> list[dict]:
     """Pretrain ``model``'s encoder in place on ``dataset`` (items ``{"image": (1, H, W) tensor}``).
 
-    Returns the per-epoch history ``[{"epoch", "mim_loss", "seconds"}]``.
+    ``batch_augment(x, generator)`` optionally augments each batch. Returns the per-epoch history ``[{"epoch", "mim_loss", "seconds"}]``.
     """
     seed_everything(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -74,7 +75,8 @@ def pretrain_mim(model: ViTClassifier, dataset, config: MIMConfig, device: torch
     for epoch in range(config.epochs):
         t0, running, n = time.time(), 0.0, 0
         for batch in progress(loader, desc=f"mim epoch {epoch + 1}/{config.epochs}"):
-            x = batch["image"].to(device)
+            x = batch["image"] if batch_augment is None else batch_augment(batch["image"], gen)
+            x = x.to(device)
             mask = random_patch_mask(x.shape[0], model.config.num_patches, config.mask_ratio, gen).to(device)
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, total, len(loader), config.lr)

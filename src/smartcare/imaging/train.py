@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from smartcare.core import metrics
@@ -73,23 +74,47 @@ class TrainSettings:
         return " ".join(parts)
 
 
-class ImageDataset(Dataset):
-    """uint8 images (N, H, W) and labels (N,) -> items ``{"image": (1, H, W) float tensor, "label"}``."""
+def to_model_input(images: np.ndarray) -> torch.Tensor:
+    """uint8-range images (N, H, W) -> float32 tensor (N, 1, H, W) in [-1, 1] (the MONAI eval pipeline)."""
+    x = classification_pipeline(train=False)({"image": np.asarray(images, dtype=np.float32)})["image"]
+    return x[:, None]  # (N, 1, H, W)
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None, train: bool, seed: int = 0):
-        self.images = images[:, None].astype(np.float32)  # (N, 1, H, W)
+
+class ImageDataset(Dataset):
+    """Images (N, H, W) in 0..255 and optional labels -> items ``{"image": (1, H, W), "label"}``.
+
+    Augmentation is applied per batch by ``batch_augment`` (same transforms as the MONAI training
+    pipeline, vectorised: on 2 shared CPU cores the per-image pipeline cost more than the network).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None):
+        self.images = to_model_input(images)
         self.labels = labels
-        self.pipeline = classification_pipeline(train=train)
-        self.pipeline.set_random_state(seed=seed)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
-        item = self.pipeline({"image": self.images[i]})
+        item = {"image": self.images[i]}
         if self.labels is not None:
             item["label"] = int(self.labels[i])
         return item
+
+
+def batch_augment(x: torch.Tensor, gen: torch.Generator, p_affine: float = 0.8) -> torch.Tensor:
+    """Random affine (rotation +-10 deg, scale +-10 %, shift +-2 px, with probability ``p_affine``) and
+    left-right flip (p = 0.5), drawn per image. x (B, C, H, W) -> same shape."""
+    b, _, h, w = x.shape
+    u = lambda *shape: torch.rand(*shape, generator=gen) * 2 - 1  # noqa: E731  uniform(-1, 1)
+    on = (torch.rand(b, generator=gen) < p_affine).float()
+    angle, scale = u(b) * 0.17 * on, 1 + u(b) * 0.1 * on
+    shift = u(b, 2) * on[:, None] * torch.tensor([2.0 / (w / 2), 2.0 / (h / 2)])  # (B, 2) normalised
+    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def predict_proba(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
@@ -97,12 +122,12 @@ def predict_proba(model: nn.Module, images: np.ndarray, device: torch.device | s
     """Class probabilities (N, C) for uint8-range images (N, H, W); ``tta`` averages with the
     left-right flipped image."""
     device = torch.device(device)
-    x_all = classification_pipeline(train=False)({"image": images.astype(np.float32)})["image"]  # (N, H, W)
+    x_all = to_model_input(images)  # (N, 1, H, W)
     model.to(device).eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size, None].to(device)  # (B, 1, H, W)
+            x = x_all[start:start + batch_size].to(device)  # (B, 1, H, W)
             p = torch.softmax(model(x), dim=1)
             if tta:
                 p = 0.5 * (p + torch.softmax(model(torch.flip(x, dims=[3])), dim=1))
@@ -135,6 +160,7 @@ def fine_tune(model: nn.Module, train_ds: ImageDataset, val: tuple[np.ndarray, n
     weight = _class_weights(train_ds.labels, num_classes).to(device) if s.class_balanced else None
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=s.label_smoothing)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    gen = torch.Generator().manual_seed(s.seed + 1)
     total, step, best, best_state, history = s.epochs * len(loader), 0, -1.0, None, []
     for epoch in range(s.epochs):
         model.train()
@@ -142,7 +168,8 @@ def fine_tune(model: nn.Module, train_ds: ImageDataset, val: tuple[np.ndarray, n
         for batch in progress(loader, desc=f"{s.arch} epoch {epoch + 1}/{s.epochs}"):
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, total, len(loader), s.lr)
-            loss = loss_fn(model(batch["image"].to(device)), batch["label"].to(device))
+            x = batch_augment(batch["image"], gen).to(device)
+            loss = loss_fn(model(x), batch["label"].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -175,8 +202,8 @@ def train(settings: TrainSettings, weights_root: Path | str | None = None) -> tu
     mim_history: list[dict] = []
     if s.pretrain_epochs:
         mim_cfg = MIMConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=s.seed)
-        mim_history = pretrain_mim(model, ImageDataset(train_x, None, train=True, seed=s.seed), mim_cfg, device)
-    history = fine_tune(model, ImageDataset(train_x, train_y, train=True, seed=s.seed), (val_x, val_y), s, device)
+        mim_history = pretrain_mim(model, ImageDataset(train_x, None), mim_cfg, device, batch_augment)
+    history = fine_tune(model, ImageDataset(train_x, train_y), (val_x, val_y), s, device)
     split_metrics = {"val": evaluate(model, val_x, val_y, device)}
     if "test" in available_splits(s.dataset):
         test_x, test_y = load_split(s.dataset, "test")

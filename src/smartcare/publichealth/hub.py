@@ -174,36 +174,38 @@ def quantile_matrix(
             f"quantile level {r.output_type_id} of forecast {_describe(r, keys)} is not one of the "
             f"{len(levels)} expected levels {list(levels)}"
         )
-    codes, uniques = pd.MultiIndex.from_frame(df[keys]).factorize()
-    values = np.full((len(uniques), len(levels)), np.nan)  # (N, Q)
+    codes = df.groupby(keys, sort=False).ngroup().to_numpy()  # forecasts numbered by first appearance
+    key_frame = df.loc[~pd.Series(codes).duplicated().to_numpy(), keys].reset_index(drop=True)
+    values = np.full((len(key_frame), len(levels)), np.nan)  # (N, Q)
     values[codes, pos] = df["value"].to_numpy(dtype=float)
     holes = np.isnan(values)
     if holes.any():
         i, j = np.argwhere(holes)[0]
-        row = pd.Series(dict(zip(keys, uniques[i], strict=True)))
         n_missing = int(holes[i].sum())
         raise SmartcareError(
-            f"forecast {_describe(row, keys)} lacks {n_missing} of the {len(levels)} quantiles "
+            f"forecast {_describe(key_frame.iloc[i], keys)} lacks {n_missing} of the {len(levels)} quantiles "
             f"(first missing level {levels[j]})"
         )
     drops = np.diff(values, axis=1) < -_MONOTONE_TOL  # (N, Q-1)
     if drops.any():
         i, j = np.argwhere(drops)[0]
-        row = pd.Series(dict(zip(keys, uniques[i], strict=True)))
         raise SmartcareError(
-            f"quantiles of forecast {_describe(row, keys)} decrease: q{levels[j]:g}={values[i, j]:g} > "
-            f"q{levels[j + 1]:g}={values[i, j + 1]:g}"
+            f"quantiles of forecast {_describe(key_frame.iloc[i], keys)} decrease: "
+            f"q{levels[j]:g}={values[i, j]:g} > q{levels[j + 1]:g}={values[i, j + 1]:g}"
         )
-    key_frame = pd.DataFrame(list(uniques), columns=keys)
     return key_frame, values
+
+
+def forecasts_from_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """A validated long table from a hubverse long table or a FluSight wide one (``q0.5`` columns)."""
+    if _quantile_column(0.5) in raw.columns and "output_type_id" not in raw.columns:
+        raw = wide_to_long(raw)
+    return validate_forecasts(raw)
 
 
 def read_forecasts(path: Path | str) -> pd.DataFrame:
     """Read forecasts (CSV or Parquet; hubverse long or FluSight wide) as a validated long table."""
-    raw = _read_table(path)
-    if _quantile_column(0.5) in raw.columns and "output_type_id" not in raw.columns:
-        raw = wide_to_long(raw)
-    return validate_forecasts(raw)
+    return forecasts_from_table(_read_table(path))
 
 
 def write_forecasts(df: pd.DataFrame, path: Path | str) -> Path:

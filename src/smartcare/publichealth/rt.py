@@ -76,8 +76,9 @@ def _date_column(df: pd.DataFrame) -> str | None:
 def make_incidence(incid, local=None, imported=None, dates=None) -> Incidence:
     """Build an ``Incidence`` from a vector of counts, a DataFrame, or separate local/imported vectors.
 
-    A DataFrame may hold ``I`` (or ``incidence``/``cases``/``count``, or its only count column) or both
-    ``local`` and ``imported``, plus an optional date column (``dates``, ``date`` or ``*dates``).
+    A DataFrame may hold ``I`` (or ``incidence``/``cases``/``count``/``observed``/``value``, or its only
+    count column) or both ``local`` and ``imported``, plus an optional date column (``dates``, ``date`` or
+    ``*dates``).
     Raises SmartcareError for missing, negative, non-integer counts or unsorted dates. As EpiEstim, local
     cases on the first day are moved to imported (with an RtWarning).
     """
@@ -91,7 +92,8 @@ def make_incidence(incid, local=None, imported=None, dates=None) -> Incidence:
             local, imported = df[cols["local"]], df[cols["imported"]]
             incid = None
         else:
-            pick = next((cols[k] for k in ("i", "incidence", "cases", "count", "value") if k in cols), None)
+            names = ("i", "incidence", "cases", "count", "observed", "value")
+            pick = next((cols[k] for k in names if k in cols), None)
             if pick is None:
                 rest = [c for c in df.columns if c != dcol and str(c).lower() != "t"]
                 if len(rest) != 1:
@@ -358,6 +360,8 @@ def plot_rt(estimates: pd.DataFrame, incidence: Incidence, path, title: str = "R
         ax_i.bar(x_inc, incidence.imported, bottom=incidence.local, color="tab:orange", label="imported")
     ax_i.set_ylabel("daily incidence")
     ax_i.legend(loc="upper right")
+    if incidence.dates is not None:
+        fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -11,6 +11,7 @@ missing values, duplicated, unsorted or irregular dates, or a history too short 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,13 @@ class CountSeries:
     def _where(self) -> str:
         return f"location {self.location!r}: " if self.location else ""
 
+    @cached_property
+    def day_numbers(self) -> np.ndarray:
+        """Dates as int64 days since 1970-01-01 (R's numeric Date), (T,). Raises if there are no dates."""
+        if self.dates is None:
+            raise SeriesError("this series has no dates")
+        return self.dates.astype(np.int64)
+
     def population_or_ones(self) -> np.ndarray:
         """Population per epoch, (T,), ones when none was given (R's default populationFrac)."""
         return np.ones(len(self)) if self.population is None else self.population
@@ -128,7 +136,8 @@ def _validate_counts(obs: np.ndarray, location: str) -> np.ndarray:
 def _validate_dates(dates: np.ndarray, location: str) -> None:
     where = f"location {location!r}: " if location else ""
     if np.isnat(dates).any():
-        raise SeriesError(f"{where}date has a missing value at row {int(np.flatnonzero(np.isnat(dates))[0]) + 1}")
+        row = int(np.flatnonzero(np.isnat(dates))[0]) + 1
+        raise SeriesError(f"{where}date has a missing value at row {row}")
     step = np.diff(dates).astype(int)
     dup = np.flatnonzero(step == 0)
     if dup.size:
@@ -181,7 +190,8 @@ def series_from_frame(df: pd.DataFrame) -> list[CountSeries]:
     observed = pd.to_numeric(df["observed"], errors="coerce")
     if observed.isna().any():
         row = int(np.flatnonzero(observed.isna().to_numpy())[0])
-        raise SeriesError(f"observed is missing or not a number at row {row + 1}: {df['observed'].iloc[row]!r}")
+        bad = df["observed"].iloc[row]
+        raise SeriesError(f"observed is missing or not a number at row {row + 1}: {bad!r}")
     df = df.assign(observed=observed)
     if "location" not in df:
         df = df.assign(location="")
@@ -194,8 +204,8 @@ def series_from_frame(df: pd.DataFrame) -> list[CountSeries]:
     return out
 
 
-def read_series(path: str | Path) -> list[CountSeries]:
-    """Read ``path`` (.csv, .parquet) into one CountSeries per location (see :func:`series_from_frame`)."""
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a .csv or .parquet count table as is; SeriesError if missing, unreadable or empty."""
     path = Path(path)
     if not path.exists():
         raise SeriesError(f"input file {path} does not exist")
@@ -203,9 +213,14 @@ def read_series(path: str | Path) -> list[CountSeries]:
         if path.suffix.lower() in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path)
+            df = pd.read_csv(path, dtype={"location": str})
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise SeriesError(f"cannot read {path}: {err}") from None
     if df.empty:
         raise SeriesError(f"{path} has no rows")
-    return series_from_frame(df)
+    return df
+
+
+def read_series(path: str | Path) -> list[CountSeries]:
+    """Read ``path`` (.csv, .parquet) into one CountSeries per location (see :func:`series_from_frame`)."""
+    return series_from_frame(read_table(path))

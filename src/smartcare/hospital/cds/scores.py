@@ -86,9 +86,9 @@ class UnknownScoreError(SmartcareError):
 def _tables() -> dict[str, dict]:
     out = {}
     for path in sorted(TABLES.glob("*.json")):
-        if path.stem == "formulas" or path.stem.startswith("fhir_"):
-            continue
         table = json.loads(path.read_text(encoding="utf-8"))
+        if "criteria" not in table:  # formulas.json, ingredients.json, fhir_inputs.json
+            continue
         out[_key(table["name"])] = table
     return out
 
@@ -247,6 +247,7 @@ def compute(name: str, inputs: Mapping[str, Any]) -> ScoreResult:
     for key, default in table.get("input_defaults", {}).items():
         if key not in ins:
             ins[key] = Evidence(default, (), "default")
+            missing.append(key)
             assumptions.append(f"{key} not recorded, assumed {default!r}")
     criteria = []
     for crit in table["criteria"]:

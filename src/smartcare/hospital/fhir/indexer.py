@@ -20,8 +20,24 @@ from smartcare.hospital.fhir.searchparams import INDEXED_TYPES, SearchParam, par
 from smartcare.hospital.fhir.values import date_range, norm_string
 
 _SIMPLE = re.compile(r"^[A-Za-z]\w*(\.[A-Za-z]\w*)+$")
-_STRING_KEYS = ("family", "given", "prefix", "suffix", "text", "line", "city", "district", "state",
-                "postalCode", "country")
+# Fast paths for the two filters that dominate the definitions (after the searchparams rewrites).
+_REF_TYPE = re.compile(
+    r"^([\w.]+)\.where\(reference\.startsWith\('(\w+)/'\) or reference\.contains\('/\w+/'\)\)$"
+)
+_SYSTEM_IS = re.compile(r"^([\w.]+)\.where\(system='([\w-]+)'\)$")
+_STRING_KEYS = (
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "text",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
+)
 
 
 def _walk(node: Any, steps: list[str]) -> list[Any]:
@@ -35,7 +51,7 @@ def _walk(node: Any, steps: list[str]) -> list[Any]:
                 val = item[step]
             else:  # choice type: value[x]
                 n = len(step)
-                val = [v for k, v in item.items() if k.startswith(step) and k[n:n + 1].isupper()]
+                val = [v for k, v in item.items() if k.startswith(step) and k[n : n + 1].isupper()]
                 val = [x for v in val for x in (v if isinstance(v, list) else [v])]
             nxt.extend(val if isinstance(val, list) else [val])
         items = nxt
@@ -97,8 +113,13 @@ def _reference(value: Any) -> dict[str, Any] | None:
     ref = value.get("reference")
     ident = value.get("identifier")
     ident = ident if isinstance(ident, dict) else {}
-    row: dict[str, Any] = {"target_type": value.get("type"), "target_id": None, "url": ref,
-                           "ident_system": ident.get("system"), "ident_value": ident.get("value")}
+    row: dict[str, Any] = {
+        "target_type": value.get("type"),
+        "target_id": None,
+        "url": ref,
+        "ident_system": ident.get("system"),
+        "ident_value": ident.get("value"),
+    }
     if not isinstance(ref, str):
         row["url"] = ref = None
     elif not ref.startswith("#"):

@@ -66,8 +66,12 @@ def _param(rtype: str, code: str) -> SearchParam:
     try:
         return params_for(rtype)[code]
     except KeyError:
-        raise FhirError(400, f"Unknown search parameter '{code}' for resource type '{rtype}'",
-                        code="not-supported", expression=[code]) from None
+        raise FhirError(
+            400,
+            f"Unknown search parameter '{code}' for resource type '{rtype}'",
+            code="not-supported",
+            expression=[code],
+        ) from None
 
 
 def _ordered(col, prefix: str, lo: float, hi: float, value: float | None = None) -> ColumnElement[bool]:
@@ -122,8 +126,9 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
         try:
             lo, hi = date_range(text)
         except ValueError:
-            raise FhirError(400, f"Invalid date '{raw}' for parameter '{p.code}'",
-                            expression=[p.code]) from None
+            raise FhirError(
+                400, f"Invalid date '{raw}' for parameter '{p.code}'", expression=[p.code]
+            ) from None
         return _ordered((c.low, c.high), prefix, lo, hi)
     if t in ("number", "quantity"):
         prefix, text = _prefix(raw, True)
@@ -131,8 +136,9 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
         try:
             val, lo, hi = number_range(num)
         except ValueError:
-            raise FhirError(400, f"Invalid number '{raw}' for parameter '{p.code}'",
-                            expression=[p.code]) from None
+            raise FhirError(
+                400, f"Invalid number '{raw}' for parameter '{p.code}'", expression=[p.code]
+            ) from None
         if prefix not in ("eq", "ne", "ap"):
             lo = hi = val
         cond = _ordered((c.value, c.value), prefix, lo, hi, val)
@@ -193,8 +199,12 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
         return _missing(rtype, p, raw_value, res)
     known = ("exact", "contains", "not", "text", "above", "below")
     if modifier and p.type != "reference" and modifier not in known:
-        raise FhirError(400, f"Modifier ':{modifier}' is not supported on parameter '{code}'",
-                        code="not-supported", expression=[key])
+        raise FhirError(
+            400,
+            f"Modifier ':{modifier}' is not supported on parameter '{code}'",
+            code="not-supported",
+            expression=[key],
+        )
     table = INDEX_TABLES.get(p.type)
     if table is None:
         raise FhirError(400, f"Search on {p.type} parameter '{code}' is not supported", code="not-supported")
@@ -207,8 +217,9 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
 
 def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res) -> ColumnElement[bool]:
     if p.type != "reference":
-        raise FhirError(400, f"Chaining needs a reference parameter; '{p.code}' is {p.type}",
-                        expression=[p.code])
+        raise FhirError(
+            400, f"Chaining needs a reference parameter; '{p.code}' is {p.type}", expression=[p.code]
+        )
     targets = [modifier] if modifier else list(p.target)
     if not targets:
         raise FhirError(400, f"Chained parameter '{p.code}' needs a type modifier", expression=[p.code])
@@ -219,31 +230,38 @@ def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res)
         except FhirError:
             continue
         sub = resources.alias()
-        ids = select(sub.c.res_id).where(sub.c.res_type == target, sub.c.deleted == false(),
-                                         criterion(target, chain, raw, sub))
+        ids = select(sub.c.res_id).where(
+            sub.c.res_type == target, sub.c.deleted == false(), criterion(target, chain, raw, sub)
+        )
         options.append(and_(idx_reference.c.target_type == target, idx_reference.c.target_id.in_(ids)))
     if not options:
         raise FhirError(400, f"Unknown chained parameter '{chain}' for '{p.code}'", expression=[p.code])
     refs = select(idx_reference.c.res_pk).where(
-        idx_reference.c.res_type == rtype, idx_reference.c.param == p.code, or_(*options))
+        idx_reference.c.res_type == rtype, idx_reference.c.param == p.code, or_(*options)
+    )
     return res.c.pk.in_(refs)
 
 
 def _has(rtype: str, key: str, raw: str, res) -> ColumnElement[bool]:
     parts = key.split(":", 3)
     if len(parts) < 4:
-        raise FhirError(400, f"'_has' needs the form _has:Type:reference:parameter, got '{key}'",
-                        expression=[key])
+        raise FhirError(
+            400, f"'_has' needs the form _has:Type:reference:parameter, got '{key}'", expression=[key]
+        )
     _, src_type, ref_code, rest = parts
     ref = _param(src_type, ref_code)
     if ref.type != "reference":
         raise FhirError(400, f"'{ref_code}' of {src_type} is not a reference parameter", expression=[key])
     sub = resources.alias()
-    sources = select(sub.c.pk).where(sub.c.res_type == src_type, sub.c.deleted == false(),
-                                     criterion(src_type, rest, raw, sub))
+    sources = select(sub.c.pk).where(
+        sub.c.res_type == src_type, sub.c.deleted == false(), criterion(src_type, rest, raw, sub)
+    )
     ids = select(idx_reference.c.target_id).where(
-        idx_reference.c.res_type == src_type, idx_reference.c.param == ref_code,
-        idx_reference.c.target_type == rtype, idx_reference.c.res_pk.in_(sources))
+        idx_reference.c.res_type == src_type,
+        idx_reference.c.param == ref_code,
+        idx_reference.c.target_type == rtype,
+        idx_reference.c.res_pk.in_(sources),
+    )
     return res.c.res_id.in_(ids)
 
 
@@ -259,11 +277,19 @@ def _sort_key(rtype: str, key: str) -> Col[Any]:
         table = INDEX_TABLES.get(p.type)
         if table is None:
             raise FhirError(400, f"Cannot sort on {p.type} parameter '{code}'", expression=["_sort"])
-        column = {"string": "value", "token": "code", "reference": "target_id", "uri": "value",
-                  "date": "high" if desc else "low"}.get(p.type, "value")
+        column = {
+            "string": "value",
+            "token": "code",
+            "reference": "target_id",
+            "uri": "value",
+            "date": "high" if desc else "low",
+        }.get(p.type, "value")
         agg = func.max if desc else func.min
-        col = (select(agg(table.c[column])).where(table.c.res_pk == resources.c.pk, table.c.param == code)
-               .scalar_subquery())
+        col = (
+            select(agg(table.c[column]))
+            .where(table.c.res_pk == resources.c.pk, table.c.param == code)
+            .scalar_subquery()
+        )
     return col.desc().nulls_last() if desc else col.asc().nulls_last()
 
 

@@ -2,14 +2,15 @@
 
 Provenance: ``searchparams_r4.json`` beside this module is derived by :func:`build_table` from
 ``fhir-r4-examples/definitions/Bundle-searchParams.json`` (npm ``hl7.fhir.r4.examples@4.0.1``, the
-1,375 SearchParameter resources of FHIR R4 4.0.1, CC0-1.0). The derivation only splits each
+1,375 SearchParameter resources of FHIR R4 4.0.1, CC0-1.0); the list of the 145 R4 resource types
+comes from ``CapabilityStatement-base.json`` of the same package. The derivation only splits each
 multi-resource FHIRPath expression into the part for each base type and rewrites two constructs that
 the embedded FHIRPath engine cannot evaluate on a single resource:
 
 - ``X.where(resolve() is T)`` becomes a test on the reference string (``T/...``);
 - ``(X as T)`` / ``X.as(T)`` on a choice element becomes the typed element name ``xT``.
 
-Regenerate with ``python -m smartcare.hospital.fhir.searchparams PATH/Bundle-searchParams.json``.
+Regenerate with ``python -m smartcare.hospital.fhir.searchparams PATH/fhir-r4-examples/definitions``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,20 @@ INDEXED_TYPES = ("string", "token", "reference", "date", "number", "quantity", "
 GENERIC_BASES = ("Resource", "DomainResource")
 # Result parameters that are not search criteria (FHIR R4 search.html#return / #paging).
 RESULT_PARAMS = {
-    "_sort", "_count", "_include", "_revinclude", "_summary", "_total", "_elements", "_contained",
-    "_containedType", "_format", "_pretty", "_getpages", "_getpagesoffset", "_offset",
+    "_sort",
+    "_count",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_total",
+    "_elements",
+    "_contained",
+    "_containedType",
+    "_format",
+    "_pretty",
+    "_getpages",
+    "_getpagesoffset",
+    "_offset",
 }
 
 
@@ -82,9 +95,10 @@ def _head_type(part: str) -> str:
     return part.lstrip("(").split(".", 1)[0].split(" ", 1)[0]
 
 
-def build_table(bundle_path: Path) -> dict[str, Any]:
-    """Derive ``{"params": {type: {code: {...}}}}`` from the official SearchParameter Bundle."""
-    bundle = json.loads(Path(bundle_path).read_text())
+def build_table(definitions: Path) -> dict[str, Any]:
+    """Derive ``{"resourceTypes": [...], "params": {type: {code: {...}}}}`` from the definitions folder."""
+    bundle = json.loads((Path(definitions) / "Bundle-searchParams.json").read_text())
+    capability = json.loads((Path(definitions) / "CapabilityStatement-base.json").read_text())
     urls = {e["resource"]["url"]: e["resource"] for e in bundle["entry"]}
     table: dict[str, dict[str, Any]] = {}
     for entry in bundle["entry"]:
@@ -113,20 +127,26 @@ def build_table(bundle_path: Path) -> dict[str, Any]:
     return {
         "_provenance": (
             "Derived from hl7.fhir.r4.examples@4.0.1 package/Bundle-searchParams.json (FHIR R4 4.0.1 "
-            "SearchParameter definitions, CC0-1.0) by smartcare.hospital.fhir.searchparams.build_table."
+            "SearchParameter definitions, CC0-1.0) and package/CapabilityStatement-base.json (resource "
+            "types) by smartcare.hospital.fhir.searchparams.build_table."
         ),
+        "resourceTypes": sorted(r["type"] for r in capability["rest"][0]["resource"]),
         "params": dict(sorted(table.items())),
     }
 
 
 @lru_cache(maxsize=1)
+def _load() -> dict[str, Any]:
+    return json.loads(TABLE_PATH.read_text())
+
+
 def _table() -> dict[str, dict[str, Any]]:
-    return json.loads(TABLE_PATH.read_text())["params"]
+    return _load()["params"]
 
 
 def resource_types() -> list[str]:
-    """Every concrete R4 resource type that has at least one search parameter."""
-    return sorted(t for t in _table() if t not in GENERIC_BASES)
+    """The 145 concrete R4 resource types."""
+    return list(_load()["resourceTypes"])
 
 
 @cache
@@ -137,7 +157,7 @@ def params_for(resource_type: str) -> dict[str, SearchParam]:
         for code, row in _table().get(base, {}).items():
             expr = row["expression"]
             if base in GENERIC_BASES:
-                expr = " | ".join(resource_type + p[len(base):] for p in _split_union(expr))
+                expr = " | ".join(resource_type + p[len(base) :] for p in _split_union(expr))
             out[code] = SearchParam(
                 code=code,
                 type=row["type"],

@@ -22,13 +22,25 @@ from smartcare.hospital.fhir.searchparams import resource_types
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # In R4 4.0.1 but removed or reshaped in R4B 4.3.0 (R4B "Differences from R4").
-R4_ONLY_TYPES = frozenset({
-    "EffectEvidenceSynthesis", "RiskEvidenceSynthesis", "MedicinalProduct", "MedicinalProductAuthorization",
-    "MedicinalProductContraindication", "MedicinalProductIndication", "MedicinalProductIngredient",
-    "MedicinalProductInteraction", "MedicinalProductManufactured", "MedicinalProductPackaged",
-    "MedicinalProductPharmaceutical", "MedicinalProductUndesirableEffect", "SubstanceSpecification",
-    "Evidence", "EvidenceVariable",
-})
+R4_ONLY_TYPES = frozenset(
+    {
+        "EffectEvidenceSynthesis",
+        "RiskEvidenceSynthesis",
+        "MedicinalProduct",
+        "MedicinalProductAuthorization",
+        "MedicinalProductContraindication",
+        "MedicinalProductIndication",
+        "MedicinalProductIngredient",
+        "MedicinalProductInteraction",
+        "MedicinalProductManufactured",
+        "MedicinalProductPackaged",
+        "MedicinalProductPharmaceutical",
+        "MedicinalProductUndesirableEffect",
+        "SubstanceSpecification",
+        "Evidence",
+        "EvidenceVariable",
+    }
+)
 # R4 types that have no search parameter of their own (so are not in the searchparam table).
 _EXTRA_TYPES = {"Binary", "Bundle", "Parameters", "OperationOutcome", "DomainResource", "Resource"}
 
@@ -55,11 +67,16 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
         raise FhirError(400, "A resource must be a JSON object", code="structure")
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str) or rtype not in known_types():
-        raise FhirError(400, f"Unknown or missing resourceType {rtype!r}", code="structure",
-                        expression=["resourceType"])
+        raise FhirError(
+            400, f"Unknown or missing resourceType {rtype!r}", code="structure", expression=["resourceType"]
+        )
     if expected_type and rtype != expected_type:
-        raise FhirError(400, f"Resource type {rtype} does not match the URL type {expected_type}",
-                        code="structure", expression=["resourceType"])
+        raise FhirError(
+            400,
+            f"Resource type {rtype} does not match the URL type {expected_type}",
+            code="structure",
+            expression=["resourceType"],
+        )
     rid = resource.get("id")
     if rid is not None and (not isinstance(rid, str) or not ID_RE.match(rid)):
         raise FhirError(400, f"Invalid resource id {rid!r}", code="value", expression=[f"{rtype}.id"])
@@ -77,12 +94,21 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
     except ValidationError as err:
         errors = err.errors()
         issues = [
-            {"severity": "error", "code": "structure", "diagnostics": e["msg"],
-             "expression": [_path(rtype, e["loc"])]}
+            {
+                "severity": "error",
+                "code": "structure",
+                "diagnostics": e["msg"],
+                "expression": [_path(rtype, e["loc"])],
+            }
             for e in errors[1:20]
         ]
         first = errors[0]
-        raise FhirError(400, f"{_path(rtype, first['loc'])}: {first['msg']}", code="structure",
-                        expression=[_path(rtype, first["loc"])], issues=issues) from None
+        raise FhirError(
+            400,
+            f"{_path(rtype, first['loc'])}: {first['msg']}",
+            code="structure",
+            expression=[_path(rtype, first["loc"])],
+            issues=issues,
+        ) from None
     except (TypeError, ValueError) as err:
         raise FhirError(400, f"Invalid {rtype}: {err}", code="structure") from None

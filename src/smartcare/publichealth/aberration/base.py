@@ -81,13 +81,17 @@ def resolve_range(
     return np.arange(lo, hi + 1)
 
 
-def check_range(series: CountSeries, range_: Sequence[int] | np.ndarray, first_allowed: int, method: str) -> np.ndarray:
+def check_range(
+    series: CountSeries, range_: Sequence[int] | np.ndarray, first_allowed: int, method: str
+) -> np.ndarray:
     """Sorted 0-based range as an int array; SeriesError if it needs history the series lacks."""
     rng = np.sort(np.asarray(range_, dtype=int))
     if rng.size == 0:
         raise SeriesError(f"{method}: the range of weeks to judge is empty")
     if rng[-1] >= len(series):
-        raise SeriesError(f"{method}: range ends at week {rng[-1] + 1} but the series has {len(series)} weeks")
+        raise SeriesError(
+            f"{method}: range ends at week {rng[-1] + 1} but the series has {len(series)} weeks"
+        )
     if rng[0] < first_allowed:
         raise SeriesError(
             f"history too short for {method}: the first judged week ({rng[0] + 1}) needs at least "
@@ -117,7 +121,9 @@ class Detector:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(series) first")
         return self._detect(self.series_, range_)
 
-    def detect(self, series: CountSeries, range_: Sequence[int] | np.ndarray | None = None) -> DetectionResult:
+    def detect(
+        self, series: CountSeries, range_: Sequence[int] | np.ndarray | None = None
+    ) -> DetectionResult:
         """``fit(series).predict(range_)``."""
         return self.fit(series).predict(range_)
 

@@ -22,7 +22,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub
 from smartcare.publichealth.forecast.data import hub_frame, to_wide
-from smartcare.publichealth.forecast.features import forecast_rows, training_rows
+from smartcare.publichealth.forecast.features import FEATURES, forecast_rows, training_rows
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class GBMConfig:
     l2_regularization: float = 1.0  # leaf-value ridge penalty
     max_steps: int = 6  # longest lead (weeks from the last observation) in the training set
     min_weeks: int = 8  # shortest history (weeks) the model is willing to train on
+    drop_features: tuple[str, ...] = ()  # names from features.FEATURES left out of the model
     seed: int = 0  # random_state of each tree ensemble
 
     def __post_init__(self) -> None:
@@ -69,6 +70,8 @@ class GlobalQuantileGBM:
                                  f"needs at least {cfg.min_weeks}")
         population = targets.groupby("location")["population"].median()
         x, y, _ = training_rows(wide, population, cfg.max_steps)  # (N, F), (N,)
+        self.keep_ = np.array([f not in cfg.drop_features for f in FEATURES])
+        x = x[:, self.keep_]
         self.models_ = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -98,6 +101,7 @@ class GlobalQuantileGBM:
         if steps.min() < 1:
             raise SmartcareError(f"history has data on or after the reference date {ref:%Y-%m-%d}")
         x, anchor = forecast_rows(wide, self.population_, np.minimum(steps, self.config_.max_steps))
+        x = x[:, self.keep_]
         delta = np.column_stack([m.predict(x) for m in self.models_])  # (L*H, Q)
         n_loc, n_h = steps.shape
         logq = anchor[:, None, None] + delta.reshape(n_loc, n_h, -1)  # (L, H, Q)

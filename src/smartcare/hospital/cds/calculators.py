@@ -1,0 +1,29 @@
+"""One entry point over table-driven scores and formula calculators."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from smartcare.hospital.cds.formulas import FORMULAS, compute_formula
+from smartcare.hospital.cds.scores import ScoreResult, UnknownScoreError, _key, compute, list_tables
+
+
+def list_calculators() -> list[str]:
+    """Every calculator name: score tables first, then formulas."""
+    return list_tables() + list(FORMULAS)
+
+
+def calculate(name: str, inputs: Mapping[str, Any]) -> ScoreResult:
+    """Compute calculator ``name`` (case/punctuation ignored) from ``inputs`` (name -> value or Evidence).
+
+    Raises:
+        UnknownScoreError: ``name`` is neither a score table nor a formula.
+    """
+    formulas = {_key(k): k for k in FORMULAS}
+    if _key(name) in formulas:
+        return compute_formula(formulas[_key(name)], inputs)
+    try:
+        return compute(name, inputs)
+    except UnknownScoreError:
+        raise UnknownScoreError(f"unknown calculator {name!r}; known: {', '.join(list_calculators())}") from None

@@ -1,0 +1,323 @@
+"""FHIR R4 REST routes (mounted at ``/fhir``): thin handlers over :mod:`store`, :mod:`searchset` and
+:mod:`bundle`. Every error is an OperationOutcome (FHIR R4 http.html)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+
+from smartcare import __version__
+from smartcare.hospital.fhir import searchset
+from smartcare.hospital.fhir.bundle import BundleProcessor
+from smartcare.hospital.fhir.capability import capability_statement
+from smartcare.hospital.fhir.deps import BodyDep, StoreDep
+from smartcare.hospital.fhir.outcome import FhirError, information
+from smartcare.hospital.fhir.search import build_query
+from smartcare.hospital.fhir.store import Stored, WriteResult
+from smartcare.hospital.fhir.validation import known_types
+from smartcare.hospital.fhir.values import http_date
+
+FHIR_JSON = "application/fhir+json"
+FHIR_PREFIX = "/fhir"  # where the service mounts this router
+_JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
+log = logging.getLogger(__name__)
+
+
+class FhirRoute(APIRoute):
+    """Turns :class:`FhirError` (and anything unexpected) into an OperationOutcome response."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except FhirError as err:
+                return _json(err.outcome(), err.status)
+            except Exception as err:  # never leak a traceback (or patient data) to the client
+                log.exception("FHIR %s %s failed: %s", request.method, request.url.path, type(err).__name__)
+                return _json(FhirError(500, "Internal server error").outcome(), 500)
+
+        return wrapped
+
+
+router = APIRouter(route_class=FhirRoute)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        media_type=FHIR_JSON,
+        headers=headers,
+    )
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + FHIR_PREFIX
+
+
+def _check_format(request: Request) -> None:
+    fmt = request.query_params.get("_format")
+    if fmt is not None and fmt not in _JSON_FORMATS:
+        raise FhirError(
+            406,
+            f"_format {fmt!r} is not supported; this server speaks application/fhir+json",
+            expression=["_format"],
+        )
+    accept = request.headers.get("accept", "")
+    if accept and "xml" in accept and "json" not in accept and "*/*" not in accept:
+        raise FhirError(406, "Only application/fhir+json responses are available", expression=["Accept"])
+
+
+def _items(request: Request) -> list[tuple[str, str]]:
+    _check_format(request)
+    return [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
+
+
+def _type(rtype: str) -> str:
+    if rtype not in known_types():
+        raise FhirError(404, f"Unknown resource type '{rtype}'", code="not-supported")
+    return rtype
+
+
+def _parse(request: Request, body: bytes, what: str = "resource") -> Any:
+    ctype = request.headers.get("content-type", "")
+    if "xml" in ctype:
+        raise FhirError(415, "XML is not supported; send application/fhir+json", expression=["Content-Type"])
+    if not body:
+        raise FhirError(400, f"The request needs a JSON {what} body", code="required")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise FhirError(400, f"Malformed JSON{where}: {err}", code="structure") from None
+
+
+def _prefer(request: Request, key: str) -> str | None:
+    for part in request.headers.get("prefer", "").split(";"):
+        for item in part.split(","):
+            k, _, v = item.strip().partition("=")
+            if k == key:
+                return v.strip('"')
+    return None
+
+
+def _headers(stored: Stored, base: str, location: bool = False) -> dict[str, str]:
+    h = {"ETag": stored.etag, "Last-Modified": http_date(stored.last_updated)}
+    url = f"{base}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+    h["Content-Location"] = url
+    if location:
+        h["Location"] = url
+    return h
+
+
+def _written(request: Request, res: WriteResult, status: int) -> Response:
+    headers = _headers(res.stored, _base(request), location=status == 201)
+    mode = _prefer(request, "return") or "representation"
+    if mode == "minimal":
+        return Response(status_code=status, headers=headers)
+    if mode == "OperationOutcome":
+        what = "created" if res.created else ("updated" if res.changed else "matched an existing resource")
+        return _json(information(f"{res.stored.res_type}/{res.stored.res_id} {what}"), status, headers)
+    return _json(res.stored.content, status, headers)
+
+
+def _search(request: Request, store: StoreDep, rtype: str | None, items: list[tuple[str, str]]) -> Response:
+    if _prefer(request, "handling") == "lenient":
+        kept = []
+        for item in items:
+            try:
+                build_query(rtype, [item])
+                kept.append(item)
+            except FhirError:
+                continue
+        items = kept
+    bundle = searchset.search_bundle(store.session, rtype, items, _base(request))
+    store.commit()
+    return _json(bundle)
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> Response:
+    _check_format(request)
+    return _json(capability_statement(_base(request), __version__))
+
+
+@router.get("/")
+@router.get("")
+def system_search(request: Request, store: StoreDep) -> Response:
+    items = _items(request)
+    params = dict(items)
+    if "_getpages" in params:
+        offset = params.get("_getpagesoffset", "0")
+        count = params.get("_count")
+        if not offset.isdigit() or (count is not None and not count.isdigit()):
+            raise FhirError(400, "_getpagesoffset and _count must be non-negative integers")
+        bundle = searchset.page_bundle(
+            store.session, params["_getpages"], int(offset), int(count) if count else None, _base(request)
+        )
+        return _json(bundle)
+    return _search(request, store, None, items)
+
+
+@router.post("/")
+@router.post("")
+def batch_or_transaction(request: Request, store: StoreDep, body: BodyDep) -> Response:
+    _check_format(request)
+    bundle = _parse(request, body, "Bundle")
+    processor = BundleProcessor(
+        store, _base(request), return_resources=_prefer(request, "return") != "minimal"
+    )
+    try:
+        result = processor.run(bundle)
+        store.commit()
+    except Exception:
+        store.rollback()
+        raise
+    return _json(result)
+
+
+def _history(request: Request, store: StoreDep, rtype: str | None, rid: str | None) -> Response:
+    params = dict(_items(request))
+    try:
+        count = min(int(params.get("_count", searchset.DEFAULT_COUNT)), searchset.MAX_COUNT)
+        offset = int(params.get("_offset", 0))
+    except ValueError:
+        raise FhirError(400, "_count and _offset must be integers", expression=["_count"]) from None
+    versions, more = store.history(
+        rtype, rid, since=params.get("_since"), at=params.get("_at"), count=count, offset=offset
+    )
+    base = _base(request)
+    path = "/".join(p for p in (rtype, rid, "_history") if p)
+    self_url = f"{base}/{path}" + (f"?{request.url.query}" if request.url.query else "")
+    return _json(searchset.history_bundle(versions, more, base, self_url, offset, count))
+
+
+@router.get("/_history")
+def history_system(request: Request, store: StoreDep) -> Response:
+    return _history(request, store, None, None)
+
+
+@router.get("/{rtype}")
+def search_type(rtype: str, request: Request, store: StoreDep) -> Response:
+    return _search(request, store, _type(rtype), _items(request))
+
+
+@router.post("/{rtype}/_search")
+async def search_post(rtype: str, request: Request, store: StoreDep) -> Response:
+    form = await request.form()
+    items = _items(request) + [(k, str(v)) for k, v in form.multi_items()]
+    return _search(request, store, _type(rtype), items)
+
+
+@router.post("/{rtype}")
+def create(rtype: str, request: Request, store: StoreDep, body: BodyDep) -> Response:
+    _check_format(request)
+    resource = _parse(request, body)
+    if isinstance(resource, dict) and resource.get("resourceType") != _type(rtype):
+        raise FhirError(
+            400,
+            f"Resource type {resource.get('resourceType')!r} does not match the URL type {rtype}",
+            code="structure",
+            expression=["resourceType"],
+        )
+    res = store.create(resource, if_none_exist=request.headers.get("if-none-exist"))
+    store.commit()
+    return _written(request, res, 201 if res.created else 200)
+
+
+@router.put("/{rtype}")
+def conditional_update(rtype: str, request: Request, store: StoreDep, body: BodyDep) -> Response:
+    _check_format(request)
+    if not request.url.query:
+        raise FhirError(400, "PUT on a type needs search criteria (conditional update) or an id in the URL")
+    res = store.conditional_update(
+        _type(rtype), request.url.query, _parse(request, body), if_match=request.headers.get("if-match")
+    )
+    store.commit()
+    return _written(request, res, 201 if res.created else 200)
+
+
+@router.delete("/{rtype}")
+def conditional_delete(rtype: str, request: Request, store: StoreDep) -> Response:
+    if not request.url.query:
+        raise FhirError(400, "DELETE on a type needs search criteria (conditional delete)")
+    store.conditional_delete(_type(rtype), request.url.query)
+    store.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{rtype}/_history")
+def history_type(rtype: str, request: Request, store: StoreDep) -> Response:
+    return _history(request, store, _type(rtype), None)
+
+
+@router.get("/Patient/{rid}/$everything")
+def everything(rid: str, request: Request, store: StoreDep) -> Response:
+    items = [(k, v) for k, v in _items(request) if k in ("_count", "_summary", "_elements", "_total")]
+    pks = store.everything_pks(rid)
+    bundle = searchset.search_bundle(store.session, "Patient", items, _base(request), pks=pks)
+    store.commit()
+    return _json(bundle)
+
+
+@router.get("/{rtype}/{rid}")
+def read(rtype: str, rid: str, request: Request, store: StoreDep) -> Response:
+    items = _items(request)
+    stored = store.read(_type(rtype), rid)
+    headers = _headers(stored, _base(request))
+    if request.headers.get("if-none-match") == stored.etag:
+        return Response(status_code=304, headers=headers)
+    opts = dict(items)
+    elements = opts.get("_elements")
+    content = searchset.shape(stored.content, opts.get("_summary"), elements.split(",") if elements else None)
+    return _json(content, 200, headers)
+
+
+@router.put("/{rtype}/{rid}")
+def update(rtype: str, rid: str, request: Request, store: StoreDep, body: BodyDep) -> Response:
+    _check_format(request)
+    res = store.update(_type(rtype), rid, _parse(request, body), if_match=request.headers.get("if-match"))
+    store.commit()
+    return _written(request, res, 201 if res.created else 200)
+
+
+@router.patch("/{rtype}/{rid}")
+def patch(rtype: str, rid: str, request: Request, store: StoreDep, body: BodyDep) -> Response:
+    _check_format(request)
+    ctype = request.headers.get("content-type", "")
+    if "json-patch" not in ctype and "json" not in ctype:
+        raise FhirError(
+            415, "PATCH needs Content-Type application/json-patch+json", expression=["Content-Type"]
+        )
+    res = store.patch(
+        _type(rtype), rid, _parse(request, body, "JSON Patch"), if_match=request.headers.get("if-match")
+    )
+    store.commit()
+    return _written(request, res, 200)
+
+
+@router.delete("/{rtype}/{rid}")
+def delete(rtype: str, rid: str, request: Request, store: StoreDep) -> Response:
+    stored = store.delete(_type(rtype), rid, if_match=request.headers.get("if-match"))
+    store.commit()
+    headers = {"ETag": stored.etag} if stored else {}
+    return Response(status_code=204, headers=headers)
+
+
+@router.get("/{rtype}/{rid}/_history")
+def history_instance(rtype: str, rid: str, request: Request, store: StoreDep) -> Response:
+    return _history(request, store, _type(rtype), rid)
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+def vread(rtype: str, rid: str, vid: str, request: Request, store: StoreDep) -> Response:
+    _check_format(request)
+    stored = store.vread(_type(rtype), rid, vid)
+    return _json(stored.content, 200, _headers(stored, _base(request)))

@@ -1,0 +1,86 @@
+"""Load Bundles and resources from files into the store (used by ``smartcare hospital fhir-load``)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from smartcare.core.progress import progress
+from smartcare.hospital.fhir.bundle import BundleProcessor
+from smartcare.hospital.fhir.outcome import FhirError
+from smartcare.hospital.fhir.store import FhirStore
+
+
+def load_bundle(session: Session, bundle: dict[str, Any], *, validate: bool = True) -> Counter[str]:
+    """Store one Bundle (or single resource) atomically; returns resource counts by type.
+
+    transaction/batch Bundles are processed as such; other Bundle types (collection, searchset,
+    document...) have their entry resources stored with their own ids (PUT). A bare resource is
+    stored by PUT when it has an id, otherwise created. Raises :class:`FhirError` and writes nothing
+    when anything fails.
+    """
+    store = FhirStore(session, validate_resources=validate)
+    counts: Counter[str] = Counter()
+    try:
+        if bundle.get("resourceType") == "Bundle" and bundle.get("type") in ("transaction", "batch"):
+            BundleProcessor(store, return_resources=False).run(bundle)
+            counts.update(
+                e["resource"]["resourceType"]
+                for e in bundle.get("entry", [])
+                if isinstance(e.get("resource"), dict) and e["request"]["method"] in ("POST", "PUT")
+            )
+        elif bundle.get("resourceType") == "Bundle":
+            for e in bundle.get("entry", []):
+                res = e.get("resource")
+                if isinstance(res, dict):
+                    _put(store, res)
+                    counts[res["resourceType"]] += 1
+        else:
+            _put(store, bundle)
+            counts[bundle.get("resourceType", "?")] += 1
+        store.commit()
+    except Exception:
+        store.rollback()
+        raise
+    return counts
+
+
+def _put(store: FhirStore, resource: dict[str, Any]) -> None:
+    if resource.get("id"):
+        store.update(resource["resourceType"], resource["id"], resource)
+    else:
+        store.create(resource)
+
+
+def json_files(paths: Iterable[Path]) -> list[Path]:
+    """The ``*.json`` files named or contained (recursively) in ``paths``, sorted; ``index.json`` skipped."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*.json") if f.name not in ("index.json", "package.json"))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FhirError(404, f"No such file or folder: {p}")
+    return out
+
+
+def load_paths(session: Session, paths: Iterable[Path], *, validate: bool = True) -> Counter[str]:
+    """Load every JSON file under ``paths`` (one transaction per file) with a progress bar."""
+    files = json_files(paths)
+    counts: Counter[str] = Counter()
+    for f in progress(files, desc="FHIR load", total=len(files)):
+        try:
+            data = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise FhirError(400, f"{f}: not valid JSON ({err})") from None
+        try:
+            counts += load_bundle(session, data, validate=validate)
+        except FhirError as err:
+            raise FhirError(err.status, f"{f}: {err.diagnostics}", expression=err.expression) from None
+    return counts
