@@ -99,3 +99,23 @@ def write_results_md() -> Path:
     out = HERE / "RESULTS.md"
     out.write_text("\n".join(lines))
     return out
+
+
+def ensure_apt(packages: list[str], check: list[str]) -> None:
+    """Install Debian ``packages`` when any command in ``check`` is missing (the peers' setup step)."""
+    import shutil
+
+    if all(shutil.which(c) for c in check):
+        return
+    env = {**__import__("os").environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+
+
+def markdown_table(df) -> str:
+    """A pandas DataFrame as a GitHub markdown table (floats to 4 significant digits)."""
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)

@@ -22,8 +22,10 @@ app = typer.Typer(help="smartcare: transformer models at work across smart healt
                   no_args_is_help=True, pretty_exceptions_enable=False)
 models_app = typer.Typer(help="Shipped models and their cards.", no_args_is_help=True)
 data_app = typer.Typer(help="Shared datasets.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for `make run`.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(demo_app, name="demo")
 app.add_typer(imaging_app, name="imaging", help="Medical imaging: read, classify, segment, enhance.")
 app.add_typer(genomics_app, name="genomics", help="Genomics: variant calling, DNA language models.")
 app.add_typer(hospital_app, name="hospital", help="Smart hospital: FHIR record, decision support, NLP.")
@@ -80,6 +82,19 @@ def data_check():
     console.print(table)
     present = sum(r.present for r in rows)
     typer.echo(f"{present}/{len(rows)} datasets present under {data_root()}")
+
+
+@demo_app.command("load")
+def demo_load(limit: Annotated[int, typer.Option(help="Synthea bundles to load from the shared data.")] = 5):
+    """Load demo patients into the configured database (Synthea when present, else generated)."""
+    from smartcare.core.settings import get_settings
+    from smartcare.service.demo import load_demo
+
+    done = load_demo(get_settings(), limit=limit)
+    if done["source"] == "existing":
+        typer.echo(f"demo data already loaded ({done['patients']} patients)")
+    else:
+        typer.echo(f"loaded {done['resources']} resources from {done['bundles']} {done['source']} bundle(s)")
 
 
 def main() -> None:

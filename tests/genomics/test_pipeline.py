@@ -61,6 +61,7 @@ def test_real_na12878_reads_find_the_giab_snps(tmp_path, shared_data, model):
     assert got["SNP"]["TP"] >= 13 and got["SNP"]["FP"] <= 2  # truth: 14 het SNPs, no indels
 
 
+@pytest.mark.slow  # starting a local Ray cluster takes ~30 s on 2 shared cores
 def test_ray_gives_the_local_result(small_bam, sim_dir):
     ray = pytest.importorskip("ray")  # the `dist` extra
     cfg = RunConfig(model="classical", shard_size=10_000)

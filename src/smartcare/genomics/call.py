@@ -46,6 +46,8 @@ class PileupCNN(nn.Module):
         self.site_conv = nn.Sequential(nn.Conv1d(2 * h, h, k, padding=k // 2), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(2 * h + config.features, h), nn.ReLU(), nn.Linear(h, 3))
         self.prior_weight = nn.Parameter(torch.ones(1))
+        nn.init.zeros_(self.head[-1].weight)  # start as the classical model; training learns a correction
+        nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         rows = (x[:, 1] != 0).any(-1).to(x.dtype)[:, None, :, None]  # (B, 1, R, 1) read present
@@ -83,7 +85,7 @@ class VariantCall:
 class CallConfig:
     """Post-processing of genotype likelihoods."""
 
-    min_qual: float = 10.0  # sites below this QUAL get FILTER=LowQual
+    min_qual: float = 3.0  # sites below this QUAL (P(no variant) > 0.5) get FILTER=LowQual
     emit_low_qual: bool = True  # write LowQual sites (FILTER set) instead of dropping them
 
 

@@ -201,41 +201,47 @@ def _scan(reads: list[pysam.AlignedSegment], ref: Reference, region: Region, cfg
     qtot = 0
     for read in reads:
         rpos, qp = read.reference_start, 0
-        for op, ln in read.cigartuples:
-            if op in (0, 7, 8):
-                r_idx.append((rpos, ln))
-                q_idx.append(qtot + qp)
-                rpos += ln
-                qp += ln
-            elif op == 1:
-                if read.reference_start < rpos < read.reference_end:
-                    b = ref.base(rpos - 1)
-                    key = left_align(ref, rpos - 1, b, b + read.query_sequence[qp:qp + ln])
+        seq = read.query_sequence
+        cigar = read.cigartuples
+        if len(cigar) == 1:  # the common case: one aligned block, nothing else to look at
+            r_idx.append((rpos, cigar[0][1]))
+            q_idx.append(qtot)
+        else:
+            end = read.reference_end
+            for op, ln in cigar:
+                if op in (0, 7, 8):
+                    r_idx.append((rpos, ln))
+                    q_idx.append(qtot + qp)
+                    rpos += ln
+                    qp += ln
+                elif op == 1:
+                    if read.reference_start < rpos < end:
+                        b = ref.base(rpos - 1)
+                        key = left_align(ref, rpos - 1, b, b + seq[qp:qp + ln])
+                        indels[key] = indels.get(key, 0) + 1
+                    qp += ln
+                elif op == 2:
+                    key = left_align(ref, rpos - 1, ref.fetch(rpos - 1, rpos + ln), ref.base(rpos - 1))
                     indels[key] = indels.get(key, 0) + 1
-                qp += ln
-            elif op == 2:
-                key = left_align(ref, rpos - 1, ref.fetch(rpos - 1, rpos + ln), ref.base(rpos - 1))
-                indels[key] = indels.get(key, 0) + 1
-                rpos += ln
-            elif op == 3:
-                rpos += ln
-            elif op == 4:
-                qp += ln
-        seqs.append(read.query_sequence)
-        quals.append(np.asarray(read.query_qualities, dtype=np.uint8))
-        qtot += read.query_length
+                    rpos += ln
+                elif op == 3:
+                    rpos += ln
+                elif op == 4:
+                    qp += ln
+        seqs.append(seq)
+        quals.append(read.query_qualities)
+        qtot += len(seq)
     depth = np.zeros(n, np.int64)
     counts = np.zeros((4, n), np.int64)  # (base ACGT, position)
     if not r_idx:
         return depth, counts, indels
-    blocks = np.array(r_idx, dtype=np.int64)  # (blocks, 2): ref start, length
+    blocks = np.array(r_idx, dtype=np.int32)  # (blocks, 2): ref start, length
     lens = blocks[:, 1]
-    first = np.repeat(np.cumsum(lens) - lens, lens)
-    within = np.arange(lens.sum()) - first  # offset inside each block
-    rp = np.repeat(blocks[:, 0], lens) + within
-    qp_all = np.repeat(np.array(q_idx, dtype=np.int64), lens) + within
+    within = np.arange(int(lens.sum()), dtype=np.int32) - np.repeat(np.cumsum(lens) - lens, lens)
+    rp = np.repeat(blocks[:, 0], lens) + within  # reference position of every aligned base
+    qp_all = np.repeat(np.array(q_idx, dtype=np.int32), lens) + within  # its index in the joined reads
     allseq = np.frombuffer("".join(seqs).encode(), dtype=np.uint8)
-    allq = np.concatenate(quals)
+    allq = np.frombuffer(b"".join(quals), dtype=np.uint8)
     keep = (rp >= region.start) & (rp < region.end) & (allq[qp_all] >= cfg.read_filter.min_base_quality)
     rp, base = rp[keep] - region.start, allseq[qp_all[keep]]
     depth = np.bincount(rp, minlength=n)

@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from smartcare.core.errors import SmartcareError
+from smartcare.genomics.dnalm.cli import app as dnalm_app
 
 app = typer.Typer(help="genomics commands.", no_args_is_help=True)
+app.add_typer(dnalm_app, name="dnalm")
 
 
 def _fail(err: SmartcareError) -> None:
@@ -31,7 +33,7 @@ def call_cmd(
     = "variant-caller",
     ray: Annotated[bool, typer.Option("--ray", help="Shard across Ray (SMARTCARE_RAY_ADDRESS).")] = False,
     shard_size: Annotated[int, typer.Option("--shard-size", help="bp per shard.")] = 100_000,
-    min_qual: Annotated[float, typer.Option("--min-qual", help="QUAL below this is FILTER=LowQual.")] = 10.0,
+    min_qual: Annotated[float, typer.Option("--min-qual", help="QUAL below this is FILTER=LowQual.")] = 3.0,
 ):
     """Call germline SNPs and indels from BAM + FASTA into a bgzipped, indexed VCF 4.2."""
     from smartcare.genomics.call import CallConfig
@@ -67,13 +69,17 @@ def train_caller_cmd(
     bam: Annotated[list[Path], typer.Option("--bam", help="Training BAM (repeatable).")],
     truth: Annotated[Path, typer.Option("--truth", help="Truth VCF.")],
     split_at: Annotated[int, typer.Option("--split-at", help="Train before, validate after.")] = 350_000,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs.")] = 25,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     name: Annotated[str, typer.Option("--name", help="Model name under weights/.")] = "variant-caller",
 ):
     """Train the pileup CNN on a simulated BAM with truth; ships weights/<name>/ with its card."""
+    import logging
+
     from smartcare.genomics.train import CallerTrainConfig, train_caller
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     args = sys.argv[sys.argv.index("train-caller"):] if "train-caller" in sys.argv else ["train-caller"]
     command = "smartcare genomics " + " ".join(shlex.quote(a) for a in args)

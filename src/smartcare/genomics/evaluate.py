@@ -99,6 +99,17 @@ class Bed:
                 iv.append([r.start, r.end])
         self.by_contig = {c: ([a for a, _ in v], [b for _, b in v]) for c, v in merged.items()}
 
+    @classmethod
+    def from_intervals(cls, intervals: list[tuple[str, int, int]]) -> Bed:
+        """A Bed of non-overlapping (contig, start, end) intervals, without a file."""
+        bed = cls(None)
+        bed.everything = False
+        for contig, start, end in sorted(intervals):
+            starts, ends = bed.by_contig.setdefault(contig, ([], []))
+            starts.append(start)
+            ends.append(end)
+        return bed
+
     def contains(self, contig: str, start: int, end: int) -> bool:
         if self.everything:
             return True

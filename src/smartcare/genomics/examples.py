@@ -44,7 +44,7 @@ class ExampleConfig:
     """Shape of the pileup tensor."""
 
     window: int = 33  # bp, odd; the site sits in the middle column
-    max_reads: int = 48  # rows; deeper sites are thinned evenly, shallower ones zero-padded
+    max_reads: int = 32  # rows; deeper sites are thinned evenly, shallower ones zero-padded
 
     def info(self) -> dict:
         return {"version": EXAMPLES_VERSION, "shape": [len(CHANNELS), self.max_reads, self.window],

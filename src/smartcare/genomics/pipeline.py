@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from smartcare.core.errors import SmartcareError
-from smartcare.genomics.call import MODEL_NAME, CallConfig, VariantCall, call_examples
-from smartcare.genomics.candidates import CandidateConfig
-from smartcare.genomics.examples import ExampleConfig, make_examples
+from smartcare.genomics.call import MODEL_NAME, CallConfig, VariantCall, call_examples, call_site
+from smartcare.genomics.candidates import CandidateConfig, pileup_region
+from smartcare.genomics.examples import ExampleConfig, encode_sites
+from smartcare.genomics.genotype import allele_posteriors
 from smartcare.genomics.inputs import Region, open_alignments, open_reference, parse_regions, shard
 from smartcare.genomics.vcf import write_vcf
 
@@ -48,7 +49,11 @@ def call_shard(ref: str, bam: str, region: Region, config: RunConfig) -> list[Va
     torch.set_num_threads(1)
     fasta = open_reference(ref)
     with open_alignments(bam, fasta) as aln:
-        ex = make_examples(aln, fasta, region, config.candidates, _example_config(config.model))
+        sites, window = pileup_region(aln, fasta, region, config.candidates)
+    if config.model == "classical":  # no tensors needed
+        calls = [call_site(s.candidate, allele_posteriors(s), config.call) for s in sites]
+        return [c for c in calls if c is not None]
+    ex = encode_sites(sites, window, _example_config(config.model))
     return call_examples(ex, config.model, config.call)
 
 

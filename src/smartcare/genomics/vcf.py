@@ -42,7 +42,7 @@ def make_header(contigs: list[tuple[str, int]], sample: str, model: str,
 
 
 def write_vcf(calls: Iterable[VariantCall], path: str | Path, contigs: list[tuple[str, int]], *,
-              sample: str = "SAMPLE", model: str = "variant-caller", min_qual: float = 10.0) -> Path:
+              sample: str = "SAMPLE", model: str = "variant-caller", min_qual: float = 3.0) -> Path:
     """Write ``calls`` (sorted by contig order then position) to ``path`` (.vcf.gz) plus ``.tbi``.
 
     Raises:

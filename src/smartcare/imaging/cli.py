@@ -28,6 +28,8 @@ def train(
     arch: Annotated[str, typer.Option(help="cnn (MONAI ResNet) or vit (ViT, MIM-pretrained)")] = "cnn",
     epochs: Annotated[int, typer.Option(help="supervised epochs")] = 30,
     pretrain_epochs: Annotated[int, typer.Option(help="SimMIM pretraining epochs (vit only)")] = 0,
+    batch_size: Annotated[int, typer.Option(help="images per step")] = 128,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate (default per architecture)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     name: Annotated[str, typer.Option(help="registry name (default: the dataset name)")] = "",
@@ -44,7 +46,7 @@ def train(
 
         torch.set_num_threads(threads)
         settings = TrainSettings(dataset=dataset, arch=arch, epochs=epochs, pretrain_epochs=pretrain_epochs,
-                                 seed=seed, device=device, name=name)
+                                 batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
         _, card = run_training(settings, weights_root=weights_root)
         for split, m in card["metrics"].items():
             auc, acc = m["auc"], m["acc"]

@@ -62,7 +62,8 @@ def pretrain_mim(model: ViTClassifier, dataset, config: MIMConfig, device: torch
                  batch_augment=None) -> list[dict]:
     """Pretrain ``model``'s encoder in place on ``dataset`` (items ``{"image": (1, H, W) tensor}``).
 
-    ``batch_augment(x, generator)`` optionally augments each batch. Returns the per-epoch history ``[{"epoch", "mim_loss", "seconds"}]``.
+    ``batch_augment(x, generator)`` optionally augments each batch. Returns the per-epoch history
+    ``[{"epoch", "mim_loss", "seconds"}]``.
     """
     seed_everything(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -87,6 +88,7 @@ def pretrain_mim(model: ViTClassifier, dataset, config: MIMConfig, device: torch
             opt.step()
             running, n, step = running + float(loss.detach()), n + 1, step + 1
         history.append({"epoch": epoch, "mim_loss": running / max(n, 1), "seconds": time.time() - t0})
+        print(f"mim epoch={epoch} loss={history[-1]['mim_loss']:.4f} seconds={history[-1]['seconds']:.1f}", flush=True)
     return history
 
 

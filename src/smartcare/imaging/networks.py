@@ -36,10 +36,10 @@ class ViTConfig:
     patch_size: int = 4  # 28 / 4 = 7 -> 49 tokens
     in_channels: int = 1  # grayscale
     num_classes: int = 2  # one logit per class
-    hidden_size: int = 192  # token width
-    depth: int = 6  # transformer blocks
-    num_heads: int = 6  # attention heads (hidden_size must divide by it)
-    mlp_ratio: float = 3.0  # MLP width / hidden_size
+    hidden_size: int = 128  # token width
+    depth: int = 4  # transformer blocks
+    num_heads: int = 4  # attention heads (hidden_size must divide by it)
+    mlp_ratio: float = 2.0  # MLP width / hidden_size
     dropout: float = 0.1  # dropout in attention/MLP during fine-tuning
 
     def __post_init__(self) -> None:
@@ -132,7 +132,8 @@ def make_config(arch: str, overrides: dict | None = None) -> CNNConfig | ViTConf
 
 def build_model(arch: str, overrides: dict | None = None) -> nn.Module:
     """Build ``arch`` from its config with ``overrides`` applied."""
-    return ARCHITECTURES[arch][1](make_config(arch, overrides))
+    config = make_config(arch, overrides)
+    return ARCHITECTURES[arch][1](config)
 
 
 def config_dict(config) -> dict:

@@ -22,7 +22,7 @@ from smartcare.core import metrics
 from smartcare.core.device import choose_device
 from smartcare.core.errors import SmartcareError
 from smartcare.core.progress import progress
-from smartcare.core.registry import load, save_model
+from smartcare.core.registry import load_card, load_tensors, save_model
 from smartcare.core.training import seed_everything
 from smartcare.imaging.medmnist import available_splits, dataset_info, load_split
 from smartcare.imaging.mim import MIMConfig, cosine_lr, pretrain_mim
@@ -68,6 +68,10 @@ class TrainSettings:
                  f"--epochs {self.epochs}"]
         if self.arch == "vit":
             parts.append(f"--pretrain-epochs {self.pretrain_epochs}")
+        if self.batch_size != TrainSettings.batch_size:
+            parts.append(f"--batch-size {self.batch_size}")
+        if self.lr is not None:
+            parts.append(f"--lr {self.lr:g}")
         parts += [f"--seed {self.seed}", f"--device {self.device}"]
         if self.name and self.name != self.dataset:
             parts.append(f"--name {self.name}")
@@ -216,7 +220,7 @@ def train(settings: TrainSettings, weights_root: Path | str | None = None) -> tu
         "training_data": f"MedMNIST v2 {s.dataset} (SMARTCARE_DATA/imaging/{s.dataset}/{info.file})",
         "split": {"train": int(len(train_y)), "val": int(len(val_y)),
                   "selection": "epoch with the best val AUC"},
-        "command": s.command(), "metrics": split_metrics, "seed": s.seed,
+        "command": settings.command(), "metrics": split_metrics, "seed": s.seed,
         "settings": {k: v for k, v in asdict(s).items() if k != "model_config"},
         "pretraining": {"method": "SimMIM", "epochs": s.pretrain_epochs, "history": mim_history}
         if s.pretrain_epochs else None,
@@ -228,11 +232,10 @@ def train(settings: TrainSettings, weights_root: Path | str | None = None) -> tu
 
 
 def load_classifier(name: str, root: Path | str | None = None) -> tuple[nn.Module, dict]:
-    """Rebuild a shipped classifier from its card and weights."""
-    loaded = load(name, root) if root is None else load(Path(root) / name)
-    card = loaded.card
+    """Rebuild a shipped classifier from ``weights/<name>/`` (card + safetensors)."""
+    card = load_card(name, root)
     if card.get("task") != "image-classification":
         raise SmartcareError(f"model {name!r} is a {card.get('task')!r} model, not an image classifier")
     model = build_model(card["architecture"], card.get("network_config"))
-    model.load_state_dict({k: v.float() for k, v in loaded.tensors.items()})
+    model.load_state_dict({k: v.float() for k, v in load_tensors(name, root).items()})
     return model.eval(), card

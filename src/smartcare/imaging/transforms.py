@@ -17,6 +17,7 @@ from monai.transforms import (
     MapTransform,
     RandAffined,
     RandFlipd,
+    Resized,
     ScaleIntensityRanged,
 )
 
@@ -92,3 +93,51 @@ def classification_pipeline(train: bool, keys: Sequence[str] = ("image",)) -> Co
         ]
     steps.append(EnsureTyped(keys, dtype=torch.float32, track_meta=False))
     return Compose(steps)
+
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    """(C, Y, X) with C = 1, 3 or 4 -> (1, Y, X) float32; colour uses ITU-R BT.601 luma weights."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[0] == 1:
+        return image
+    if image.shape[0] in (3, 4):
+        return (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
+    raise SmartcareError(f"cannot make a grayscale image from {image.shape[0]} channels")
+
+
+def to_byte_range(image: np.ndarray, source_dtype: np.dtype, invert: bool = False) -> np.ndarray:
+    """Intensities -> 0..255 float32: uint8 data is kept, anything else is min-max scaled per image;
+    ``invert`` flips it (DICOM MONOCHROME1, where high values are dark)."""
+    image = np.asarray(image, dtype=np.float32)
+    if np.dtype(source_dtype) != np.uint8:
+        lo, hi = float(image.min()), float(image.max())
+        image = (image - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(image)
+    return 255.0 - image if invert else image
+
+
+class Grayscaled(MapTransform):
+    """Dictionary wrapper of ``to_grayscale``."""
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = to_grayscale(d[key])
+        return d
+
+
+class ByteRanged(MapTransform):
+    """Dictionary wrapper of ``to_byte_range``; reads ``dtype`` and ``invert`` from the item."""
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = to_byte_range(d[key], d.get("dtype", np.float32), bool(d.get("invert", False)))
+        return d
+
+
+def classifier_input_pipeline(size: int = 28, keys: Sequence[str] = ("image",)) -> Compose:
+    """Any 2D image ``{"image": (C, Y, X), "dtype", "invert"}`` -> ``image`` (1, size, size) float32 in
+    0..255, the range of the MedMNIST training images (area interpolation, as MedMNIST was resized)."""
+    return Compose([Grayscaled(keys), ByteRanged(keys),
+                    Resized(keys, spatial_size=(size, size), mode="area"),
+                    EnsureTyped(keys, data_type="numpy", dtype=np.float32, track_meta=False)])

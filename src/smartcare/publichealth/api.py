@@ -197,3 +197,78 @@ async def score_forecasts(request: Request) -> dict:
         subset=scoring.EvaluationSubset(tuple(str(x) for x in exclude)),
     )
     return {"summary": _records(summary), "scores": _records(scores)}
+
+
+# ----------------------------------------------------------------------------- aberration detection
+_DETECT_EXAMPLE = {"method": "ears-c1", "series": [{"date": "2024-01-01", "observed": 3}], "from": None}
+
+
+@router.post("/detect", openapi_extra=_body_doc(_DETECT_EXAMPLE, ["series"]))
+async def detect_outbreaks(request: Request) -> dict:
+    """Outbreak detection as R surveillance 1.20.3 (earsC C1-C3, farringtonFlexible, cusum).
+
+    JSON: ``{"method": name, "series": [{"date", "observed", "population"?, "location"?}, ...],
+    "from"?: date, "to"?: date}`` (or ``"dates"`` + ``"observed"`` lists instead of ``series``).
+    Multipart: file ``series`` (CSV) and fields ``method``, ``from``, ``to``. text/csv: the series CSV
+    as body, fields as query parameters. Methods: ears-c1, ears-c2, ears-c3, farrington,
+    farrington-noufaily, cusum. Returns one row per location and judged week:
+    ``date, location, observed, upperbound, alarm, score``.
+    """
+    import pandas as pd
+
+    from smartcare.core.errors import SmartcareError
+    from smartcare.publichealth.aberration.methods import detect_frame
+
+    fields, files = await _payload(request)
+    upload = files.get("series", files.get("csv"))
+    if upload is not None:
+        table = _csv(upload, "series")
+    elif isinstance(fields.get("series"), list) and all(isinstance(r, dict) for r in fields["series"]):
+        table = pd.DataFrame(fields["series"])
+    elif fields.get("observed") is not None and fields.get("dates") is not None:
+        table = pd.DataFrame({"date": _vector(fields["dates"]), "observed": _vector(fields["observed"])})
+    else:
+        raise SmartcareError("give 'series' as a list of {date, observed} rows, 'dates' + 'observed', or a CSV")
+    if table.empty:
+        raise SmartcareError("the series has no rows")
+    method = fields.get("method")
+    if not method:
+        raise SmartcareError("give 'method': ears-c1, ears-c2, ears-c3, farrington, farrington-noufaily or cusum")
+    alarms, _ = detect_frame(table, str(method), fields.get("from") or None, fields.get("to") or None)
+    return {"method": method, "n_alarms": int(alarms["alarm"].sum()), "alarms": _records(alarms)}
+
+
+# ----------------------------------------------------------------------------- forecasting
+_FORECAST_EXAMPLE = {"reference_date": "2024-01-06", "model": "gbm-global",
+                     "targets": [{"date": "2023-12-30", "location": "01", "value": 120}]}
+
+
+@router.post("/forecast", openapi_extra=_body_doc(_FORECAST_EXAMPLE, ["targets"]))
+async def forecast_counts(request: Request) -> dict:
+    """Quantile forecasts (23 FluSight levels, horizons 0-3, target ``wk inc flu hosp``).
+
+    JSON: ``{"targets": [{"date", "location", "value", "weekly_rate"?}, ...], "reference_date": date,
+    "model"?: "gbm-global" | "flusight-baseline"}``. Multipart: file ``targets`` (CSV) and fields
+    ``reference_date``, ``model``. text/csv: the targets CSV as body, fields as query parameters.
+    Only target rows dated before ``reference_date`` are used. Returns hubverse long rows.
+    """
+    import pandas as pd
+
+    from smartcare.core.errors import SmartcareError
+    from smartcare.publichealth.forecast import DEFAULT_MODEL, forecast
+
+    fields, files = await _payload(request)
+    upload = files.get("targets", files.get("csv"))
+    if upload is not None:
+        table = _csv(upload, "targets")
+    elif isinstance(fields.get("targets"), list) and all(isinstance(r, dict) for r in fields["targets"]):
+        table = pd.DataFrame(fields["targets"])
+        if "location" in table.columns:
+            table["location"] = table["location"].astype(str)
+    else:
+        raise SmartcareError("give 'targets' as a list of {date, location, value} rows or a CSV file")
+    if not fields.get("reference_date"):
+        raise SmartcareError("give 'reference_date' (YYYY-MM-DD)")
+    model = str(fields.get("model") or DEFAULT_MODEL)
+    fc = forecast(table, fields["reference_date"], model)
+    return {"model": model, "reference_date": str(fields["reference_date"]), "forecasts": _records(fc)}

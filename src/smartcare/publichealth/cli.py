@@ -88,3 +88,27 @@ def score_command(
                                        subset=scoring.EvaluationSubset(tuple(exclude_location)))
     scores.to_csv(out, index=False, date_format="%Y-%m-%d")
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+@app.command("forecast")
+def forecast_command(
+    targets: str = typer.Option(..., "--targets", help="Target data CSV/Parquet: date, location, value, ..."),
+    reference_date: str = typer.Option(..., "--reference-date", help="Forecast date (YYYY-MM-DD, a Saturday)."),
+    model: str = typer.Option("gbm-global", "--model", help="flusight-baseline | gbm-global."),
+    out: str = typer.Option(..., "--out", help="Output CSV/Parquet: hubverse long quantile forecasts."),
+    plot: str = typer.Option(None, "--plot", help="PNG: fan chart with the observed line."),
+):
+    """Quantile forecasts (23 levels, horizons 0-3) of weekly counts, using only rows dated before the date."""
+    from smartcare.publichealth import hub
+    from smartcare.publichealth.forecast import forecast
+    from smartcare.publichealth.forecast.data import read_targets
+
+    table = read_targets(targets)
+    fc = forecast(table, reference_date, model)
+    hub.write_forecasts(fc, out)
+    if plot:
+        from smartcare.publichealth.forecast.plot import fan_chart
+
+        fan_chart(fc, table, plot)
+    typer.echo(f"{model}: {fc['location'].nunique()} location(s) x {fc['horizon'].nunique()} horizon(s) "
+               f"for reference date {reference_date}; wrote {out}")

@@ -29,8 +29,13 @@ from smartcare.core import metrics
 from smartcare.core.errors import SmartcareError
 from smartcare.core.training import TrainConfig, fit
 from smartcare.genomics.dnalm.data import load_gue
-from smartcare.genomics.dnalm.model import (CnnClassifier, CnnConfig, EncoderConfig, SequenceClassifier,
-                                            bert_config)
+from smartcare.genomics.dnalm.model import (
+    CnnClassifier,
+    CnnConfig,
+    EncoderConfig,
+    SequenceClassifier,
+    bert_config,
+)
 from smartcare.genomics.dnalm.tokenizers import DnaTokenizer, build_tokenizer, char_tokenizer, load_tokenizer
 
 
@@ -128,10 +133,12 @@ def build_classifier(cfg: FinetuneConfig) -> tuple[nn.Module, DnaTokenizer, dict
         tok = load_tokenizer(cfg.init)
         encoder = load_encoder(cfg.init)
     else:
-        tok = load_tokenizer(cfg.tokenizer) if Path(cfg.tokenizer).is_dir() else build_tokenizer(cfg.tokenizer)
         from transformers import BertModel
 
-        encoder = BertModel(bert_config(cfg.encoder, tok.vocab_size, tok.pad_token_id), add_pooling_layer=False)
+        is_dir = Path(cfg.tokenizer).is_dir()
+        tok = load_tokenizer(cfg.tokenizer) if is_dir else build_tokenizer(cfg.tokenizer)
+        hf_cfg = bert_config(cfg.encoder, tok.vocab_size, tok.pad_token_id)
+        encoder = BertModel(hf_cfg, add_pooling_layer=False)
     model = SequenceClassifier(encoder)
     return model, tok, {"kind": "transformer", "encoder": encoder.config.to_dict()}
 

@@ -91,19 +91,18 @@ class CnnClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=0)
-        convs, width = [], cfg.embed
-        for _ in range(cfg.layers):
-            convs += [nn.Conv1d(width, cfg.channels, cfg.kernel, padding=cfg.kernel // 2),
-                      nn.BatchNorm1d(cfg.channels), nn.GELU()]
-            width = cfg.channels
-        self.convs = nn.Sequential(*convs)
+        self.convs = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(cfg.embed if i == 0 else cfg.channels, cfg.channels, cfg.kernel,
+                                    padding=cfg.kernel // 2), nn.BatchNorm1d(cfg.channels), nn.GELU())
+            for i in range(cfg.layers))
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(2 * cfg.channels, n_classes)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = self.embed(input_ids).transpose(1, 2)  # (B, E, T)
-        h = self.convs(x)  # (B, C, T)
-        m = attention_mask.unsqueeze(1).to(h.dtype)  # (B, 1, T)
+        m = attention_mask.unsqueeze(1).to(torch.float32)  # (B, 1, T)
+        h = self.embed(input_ids).transpose(1, 2)  # (B, E, T)
+        for block in self.convs:
+            h = block(h) * m  # (B, C, T); padding zeroed so it matches the convolution's own zero padding
         hmax = h.masked_fill(m == 0, float("-inf")).amax(-1)  # (B, C)
         hmean = (h * m).sum(-1) / m.sum(-1).clamp(min=1.0)  # (B, C)
         return self.head(self.dropout(torch.cat([hmax, hmean], dim=1)))  # (B, C_out)

@@ -78,7 +78,8 @@ def _from_folder(folder: Path, card: dict[str, Any]) -> Classifier:
     if missing or unexpected:
         raise SmartcareError(f"weights in {folder} do not fit the card's model_config "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return Classifier(model.eval(), load_tokenizer(folder / "tokenizer"), int(card.get("max_tokens", 512)), card)
+    tok = load_tokenizer(folder / "tokenizer")
+    return Classifier(model.eval(), tok, int(card.get("max_tokens", 512)), card)
 
 
 def load_classifier(name_or_path: str | Path, root: Path | str | None = None) -> Classifier:

@@ -75,7 +75,7 @@ def clean_sequence(seq: str, max_n_run: int | None = None) -> str:
                              f"only A, C, G, T, N, IUPAC codes and gaps (-, .) are allowed")
     s = re.sub(r"[" + IUPAC_AMBIGUOUS + r"\-.]", "N", s)
     if max_n_run is not None:
-        s = re.sub("N{%d,}" % (max_n_run + 1), "N" * max_n_run, s)
+        s = re.sub(f"N{{{max_n_run + 1},}}", "N" * max_n_run, s)
     return s
 
 
@@ -84,7 +84,7 @@ def _normalizer(max_n_run: int) -> normalizers.Normalizer:
     steps = [normalizers.Replace(c.lower(), c) for c in NUCLEOTIDES + "N" + IUPAC_AMBIGUOUS]
     steps += [normalizers.Replace(Regex(r"[" + IUPAC_AMBIGUOUS + r"\-.]"), "N"),
               normalizers.Replace(Regex(r"\s+"), ""),
-              normalizers.Replace(Regex("N{%d,}" % (max_n_run + 1)), "N" * max_n_run)]
+              normalizers.Replace(Regex(f"N{{{max_n_run + 1},}}"), "N" * max_n_run)]
     return normalizers.Sequence(steps)
 
 
@@ -199,7 +199,8 @@ class DnaTokenizer:
         return s
 
     def tokenize(self, seq: str) -> list[str]:
-        return self.hf.convert_ids_to_tokens(self.hf(self.prepare(seq), add_special_tokens=False)["input_ids"])
+        ids = self.hf(self.prepare(seq), add_special_tokens=False)["input_ids"]
+        return self.hf.convert_ids_to_tokens(ids)
 
     def decode(self, ids: Sequence[int]) -> str:
         """Back to a nucleotide string (special tokens dropped; overlapping k-mers re-assembled)."""

@@ -13,7 +13,7 @@ from smartcare.publichealth.series import CountSeries
 def plot_detection(
     series: list[CountSeries], alarms: pd.DataFrame, path: str | Path, title: str = ""
 ) -> Path:
-    """Write a PNG with one panel per location: observed counts (bars), upper bound (line), alarms (red).
+    """Write a PNG with one panel per location: observed counts (filled steps), upper bound (line), alarms (red).
 
     Args:
         series: the input series (full history is drawn).
@@ -34,10 +34,10 @@ def plot_detection(
         if s.dates is not None:
             x_all = pd.to_datetime(s.dates)
             x_judged = pd.to_datetime(part["date"])
-            width = 0.8 * float((s.dates[1] - s.dates[0]).astype(int)) if len(s) > 1 else 5.0
         else:
-            x_all, x_judged, width = np.arange(1, len(s) + 1), part["date"].to_numpy(), 0.8
-        ax.bar(x_all, s.observed, width=width, color="0.75", label="observed")
+            x_all, x_judged = np.arange(1, len(s) + 1), part["date"].to_numpy()
+        # a filled step curve stays visible when weeks are narrower than a pixel (bars vanish)
+        ax.fill_between(x_all, s.observed, step="mid", color="0.75", label="observed")
         ax.step(x_judged, part["upperbound"], where="mid", color="tab:blue", label="upper bound")
         hit = part["alarm"].fillna(0).astype(int).to_numpy() == 1
         ax.scatter(np.asarray(x_judged)[hit], part["observed"].to_numpy()[hit], color="red", zorder=3,

@@ -1,0 +1,120 @@
+"""Classify images with a shipped classifier: NPZ stacks, PNG, DICOM files, or folders of them.
+
+``load_images`` turns any input into 2D images with a source label each; ``classify_path`` runs a shipped
+model (``weights/<name>/``) and returns one row per image: ``index, source, pred, p_0, p_1, ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smartcare.core.errors import SmartcareError
+from smartcare.imaging.io import is_dicom, read_image, read_npz
+from smartcare.imaging.transforms import classifier_input_pipeline
+from smartcare.imaging.volume import ImageReadError, Volume
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".npz")
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """Images ready for a 28x28 classifier and where each came from."""
+
+    images: np.ndarray  # (N, size, size) float32 in 0..255
+    sources: list[str]  # one label per image, e.g. "a.npz:test_images[3]" or "b.dcm"
+
+
+def _npz_images(path: Path, key: str | None) -> tuple[list[np.ndarray], list[str], list[tuple]]:
+    arr = read_npz(path, key)
+    name = f"{path.name}:{key}" if key else path.name
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim == 4 and arr.shape[-1] in (1, 3):
+        arr = np.moveaxis(arr, -1, 1)  # (N, C, H, W)
+    elif arr.ndim == 3:
+        arr = arr[:, None]  # (N, 1, H, W)
+    else:
+        raise ImageReadError(f"{name}: expected images shaped (N, H, W) or (N, H, W, C), got {arr.shape}")
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind == "f" and arr.size and 0.0 <= float(arr.min()) and float(arr.max()) <= 1.0:
+            arr = np.round(arr * 255.0).astype(np.uint8)
+        else:
+            raise ImageReadError(f"{name}: expected uint8 images (0..255) or floats in [0, 1], got {arr.dtype}")
+    return list(arr), [f"{name}[{i}]" for i in range(len(arr))], [(np.dtype(np.uint8), False)] * len(arr)
+
+
+def _volume_images(vol: Volume, path: Path) -> tuple[list[np.ndarray], list[str], list[tuple]]:
+    arr = vol.array
+    invert = vol.meta.get("photometric") == "MONOCHROME1"
+    if arr.ndim == 4 and arr.shape[0] in (3, 4):  # (C, Z, Y, X) colour
+        slices = [arr[:, z] for z in range(arr.shape[1])]
+    elif arr.ndim == 3:
+        slices = [arr[z][None] for z in range(arr.shape[0])]  # (1, Y, X) each
+    else:
+        raise ImageReadError(f"{path.name}: cannot classify an image of shape {arr.shape}; expected 2D images")
+    names = [path.name] if len(slices) == 1 else [f"{path.name}[{z}]" for z in range(len(slices))]
+    dtype = np.dtype(np.uint8) if arr.dtype == np.uint8 else np.dtype(np.float32)
+    return slices, names, [(dtype, invert)] * len(slices)
+
+
+def _files_in(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and (p.suffix.lower() in IMAGE_SUFFIXES or is_dicom(p)))
+    if not files:
+        raise ImageReadError(f"{folder}: no PNG, DICOM or NPZ files in this folder")
+    return files
+
+
+def load_images(path: Path | str, key: str | None = None, size: int = 28) -> ImageBatch:
+    """Read NPZ / PNG / DICOM files (or a folder of them) into (N, size, size) images in 0..255.
+
+    Colour becomes grayscale, non-uint8 data is min-max scaled per image, DICOM MONOCHROME1 is inverted,
+    and images are resized to ``size`` with area interpolation (MONAI ``Resized``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file or folder")
+    files = _files_in(path) if path.is_dir() else [path]
+    pipeline = classifier_input_pipeline(size)
+    images, sources = [], []
+    for f in files:
+        if f.suffix.lower() == ".npz":
+            imgs, names, kinds = _npz_images(f, key)
+        else:
+            imgs, names, kinds = _volume_images(read_image(f), f)
+        for img, name, (dtype, invert) in zip(imgs, names, kinds, strict=True):
+            out = pipeline({"image": np.asarray(img), "dtype": dtype, "invert": invert})["image"]
+            images.append(np.asarray(out)[0])
+            sources.append(name if path.is_file() else str(f.relative_to(path)) + name[len(f.name):])
+    if not images:
+        raise ImageReadError(f"{path}: no images found")
+    return ImageBatch(np.stack(images).astype(np.float32), sources)
+
+
+def predictions_table(probs: np.ndarray, sources: list[str]) -> pd.DataFrame:
+    """(N, C) probabilities -> DataFrame ``index, source, pred, p_0 .. p_{C-1}``."""
+    table = pd.DataFrame({"index": np.arange(len(sources)), "source": sources,
+                          "pred": probs.argmax(axis=1).astype(int)})
+    for k in range(probs.shape[1]):
+        table[f"p_{k}"] = probs[:, k].astype(float)
+    return table
+
+
+def classify_path(model_name: str, path: Path | str, key: str | None = None, device: str = "cpu",
+                  weights_root: Path | str | None = None) -> pd.DataFrame:
+    """Classify every image in ``path`` with shipped model ``model_name``; see ``predictions_table``."""
+    from smartcare.core.device import choose_device
+    from smartcare.imaging.train import load_classifier, predict_proba
+
+    model, card = load_classifier(model_name, weights_root)
+    size = int(card.get("input", {}).get("height", 28))
+    batch = load_images(path, key=key, size=size)
+    probs = predict_proba(model, batch.images, choose_device(device))
+    if probs.shape[1] != len(card.get("classes", [])) and card.get("classes"):
+        raise SmartcareError(f"model {model_name!r} returned {probs.shape[1]} classes, card lists "
+                             f"{len(card['classes'])}")
+    return predictions_table(probs, batch.sources)
