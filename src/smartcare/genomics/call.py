@@ -9,6 +9,7 @@ genotyping from scratch. Multi-allelic sites combine their alleles in ``genotype
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch import nn
 
 from smartcare.core import registry
 from smartcare.genomics.candidates import Candidate
-from smartcare.genomics.examples import CHANNELS, FEATURES, Examples, check_info
+from smartcare.genomics.examples import CHANNELS, FEATURES, Examples, check_info, classical_probs
 from smartcare.genomics.genotype import site_genotypes
 
 MODEL_NAME = "variant-caller"
@@ -57,7 +58,7 @@ class PileupCNN(nn.Module):
         z = self.site_conv(torch.cat([mean, peak], 1))  # (B, H, W)
         centre = z[:, :, z.shape[-1] // 2]  # (B, H)
         pooled = z.amax(-1)  # (B, H)
-        classical = torch.log(feats[:, :3].clamp(min=1e-6))  # (B, 3)
+        classical = feats[:, :3] * (10.0 * math.log(10.0))  # (B, 3) natural-log classical posterior
         return self.head(torch.cat([centre, pooled, feats], 1)) + self.prior_weight * classical
 
 
@@ -155,7 +156,7 @@ def call_examples(examples: Examples, model: str = MODEL_NAME,
     """Calls for encoded examples with the named network, or ``"classical"`` (the posteriors already in
     the examples' features, no network)."""
     if model == "classical":
-        site_probs = per_site(examples, examples.features[:, :3].astype(np.float64))
+        site_probs = per_site(examples, classical_probs(examples.features))
     else:
         net, card = load_caller(model)
         site_probs = per_site(examples, predict(net, examples, card["examples"]))

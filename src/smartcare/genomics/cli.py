@@ -71,6 +71,8 @@ def train_caller_cmd(
     split_at: Annotated[int, typer.Option("--split-at", help="Train before, validate after.")] = 350_000,
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    thin: Annotated[str, typer.Option("--thin", help="Read-keep fractions of extra training copies, "
+                                      "comma-separated; empty for none.")] = "",
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     name: Annotated[str, typer.Option("--name", help="Model name under weights/.")] = "variant-caller",
 ):
@@ -84,7 +86,9 @@ def train_caller_cmd(
     args = sys.argv[sys.argv.index("train-caller"):] if "train-caller" in sys.argv else ["train-caller"]
     command = "smartcare genomics " + " ".join(shlex.quote(a) for a in args)
     try:
-        card = train_caller(ref, bam, truth, CallerTrainConfig(split_at=split_at, epochs=epochs, seed=seed),
+        card = train_caller(ref, bam, truth, CallerTrainConfig(
+            split_at=split_at, epochs=epochs, seed=seed,
+            thin_fractions=tuple(float(x) for x in thin.split(",") if x.strip())),
                             device=device, command=command, name=name)
     except SmartcareError as err:
         _fail(err)

@@ -29,14 +29,22 @@ from smartcare.genomics.candidates import (
 from smartcare.genomics.genotype import allele_posteriors
 from smartcare.genomics.inputs import Region
 
-EXAMPLES_VERSION = "1"
+EXAMPLES_VERSION = "2"
 CHANNELS = ("reference_base", "read_base", "base_quality", "mapping_quality", "strand",
             "supports_allele", "differs_from_reference")
-FEATURES = ("classical_p0", "classical_p1", "classical_p2", "allele_fraction", "log_depth",
+FEATURES = ("classical_log10_p0", "classical_log10_p1", "classical_log10_p2", "allele_fraction", "log_depth",
             "is_indel", "indel_length", "repeat_span", "other_alleles")
 _BASE_CODE = np.zeros(256, np.float32)
 for _b, _v in zip(b"ACGTN-", (0.25, 0.5, 0.75, 1.0, 0.1, -1.0), strict=True):
     _BASE_CODE[_b] = _v
+
+
+LOG10_FLOOR = 30.0  # classical posteriors are stored as max(log10 p, -30) / 10
+
+
+def classical_probs(features: np.ndarray) -> np.ndarray:
+    """The classical ``P(copies = 0, 1, 2)`` stored in the first three features: (N, 3)."""
+    return np.power(10.0, features[:, :3].astype(np.float64) * 10.0)
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,8 @@ def site_features(c: Candidate, alt: int, posterior: np.ndarray) -> np.ndarray:
     dp = max(c.dp, 1)
     length = len(k[2]) - len(k[1])
     others = sum(c.ad[1:]) - c.ad[alt]
-    return np.array([*posterior, c.ad[alt] / dp, math.log1p(c.dp) / 4.0, float(length != 0),
+    logp = np.maximum(np.log10(np.maximum(posterior, 1e-300)), -LOG10_FLOOR) / 10.0
+    return np.array([*logp, c.ad[alt] / dp, math.log1p(c.dp) / 4.0, float(length != 0),
                      length / 10.0, min(c.span_end - c.pos - 1, 40) / 20.0, others / dp], np.float32)
 
 

@@ -170,12 +170,29 @@ def infer_freq(dates: np.ndarray) -> int:
     raise SeriesError(f"cannot tell the epoch length from a step of {step} days; use weekly or daily counts")
 
 
+def _epiweek_starts(years: pd.Series, weeks: pd.Series) -> list[str]:
+    """Start (Sunday) of each MMWR epiweek ``(year, week)``; SeriesError names an invalid pair."""
+    out = []
+    for i, (y, w) in enumerate(zip(years, weeks, strict=True)):
+        try:
+            out.append(Week(int(y), int(w)).startdate().isoformat())
+        except (TypeError, ValueError) as err:
+            raise SeriesError(f"year/week {y!r}/{w!r} at row {i + 1} is not an MMWR epiweek ({err})") from None
+    return out
+
+
 def series_from_frame(df: pd.DataFrame) -> list[CountSeries]:
     """One CountSeries per location from a table ``date, observed[, population][, location]``.
+
+    Instead of ``date`` the table may give MMWR epiweeks as ``year, week``; each becomes the
+    week's first day (Sunday).
 
     Raises SeriesError for missing columns or any invalid value (see module docstring).
     """
     cols = {c.strip().lower(): c for c in df.columns}
+    if "date" not in cols and "year" in cols and "week" in cols:
+        df = df.assign(date=_epiweek_starts(df[cols["year"]], df[cols["week"]]))
+        cols["date"] = "date"
     missing = [c for c in ("date", "observed") if c not in cols]
     if missing:
         raise SeriesError(

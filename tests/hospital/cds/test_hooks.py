@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from smartcare.hospital.cds import hooks, hooks_api
-from smartcare.hospital.cds.hooks_models import (CONTEXTS, Card, CDSRequest, CDSResponse, DiscoveryResponse,
-                                                 Feedback)
+from smartcare.hospital.cds.hooks_models import CONTEXTS, Card, CDSRequest, CDSResponse, DiscoveryResponse, Feedback
 from smartcare.service.errors import install_error_handlers
 
-SERVICE = {"order-select": "pddi-order-select", "order-sign": "pddi-order-sign",
-           "medication-prescribe": "pddi-medication-prescribe"}
+SERVICE = {
+    "order-select": "pddi-order-select",
+    "order-sign": "pddi-order-sign",
+    "medication-prescribe": "pddi-medication-prescribe",
+}
 W_CRIT = [("critical", "Warfarin + ketorolac: use only if benefit outweighs risk")]
 DIG = [("warning", "Digoxin level 0.7 ng/mL"), ("info", "Renal function and electrolytes checked and normal")]
 # Expected cards per request, each evaluated alone (no earlier order-select in the same session).
@@ -37,14 +39,22 @@ EXPECTED = {
     "request-warfarin-nsaid-scenario-03": [("critical", "Warfarin + ibuprofen: use only if")],  # >65, steroid
     "request-warfarin-nsaid-scenario-04": [("critical", "Warfarin + ibuprofen: use only if")],  # UGIB, 2 NSAIDs
     "request-warfarin-nsaid-scenario-05": [("critical", "Warfarin + ibuprofen: use only if")],  # spironolactone
-    "request-digoxin-cyclosporine-scenario-01": [("critical", "Digoxin level 2.3 ng/mL above range"),
-                                                 ("warning", "Digoxin toxicity risk factors")],  # + furosemide
-    "request-digoxin-cyclosporine-scenario-02": [("warning", "No digoxin level on record"),
-                                                 ("warning", "Digoxin toxicity risk factors")],  # K 0.9
-    "request-digoxin-cyclosporine-scenario-03": [("warning", "No digoxin level on record"),
-                                                 ("warning", "Digoxin toxicity risk factors")],
-    "request-digoxin-cyclosporine-scenario-04": [("critical", "Digoxin level 2.3 ng/mL above range"),
-                                                 ("warning", "Digoxin toxicity risk factors")],
+    "request-digoxin-cyclosporine-scenario-01": [
+        ("critical", "Digoxin level 2.3 ng/mL above range"),
+        ("warning", "Digoxin toxicity risk factors"),
+    ],  # + furosemide
+    "request-digoxin-cyclosporine-scenario-02": [
+        ("warning", "No digoxin level on record"),
+        ("warning", "Digoxin toxicity risk factors"),
+    ],  # K 0.9
+    "request-digoxin-cyclosporine-scenario-03": [
+        ("warning", "No digoxin level on record"),
+        ("warning", "Digoxin toxicity risk factors"),
+    ],
+    "request-digoxin-cyclosporine-scenario-04": [
+        ("critical", "Digoxin level 2.3 ng/mL above range"),
+        ("warning", "Digoxin toxicity risk factors"),
+    ],
 }
 
 
@@ -73,8 +83,9 @@ def _summary(cards):
 
 
 def _matches(cards, expected):
-    return len(cards) == len(expected) and all(
-        c["indicator"] == ind and c["summary"].startswith(prefix) for c, (ind, prefix) in zip(cards, expected))
+    if len(cards) != len(expected):
+        return False
+    return all(c["indicator"] == i and c["summary"].startswith(p) for c, (i, p) in zip(cards, expected, strict=True))
 
 
 def test_the_21_ig_requests_give_the_expected_cards(client, requests_dir):
@@ -94,8 +105,11 @@ def test_the_21_ig_requests_give_the_expected_cards(client, requests_dir):
             if card["indicator"] in ("critical",) and "Warfarin" in card["summary"]:
                 kinds = [a["type"] for s in card["suggestions"] for a in s["actions"]]
                 assert "delete" in kinds or "update" in kinds  # removes the draft NSAID
-                assert any(a.get("resource", {}).get("resourceType") == "DetectedIssue"
-                           for s in card["suggestions"] for a in s["actions"])
+                assert any(
+                    a.get("resource", {}).get("resourceType") == "DetectedIssue"
+                    for s in card["suggestions"]
+                    for a in s["actions"]
+                )
     assert matched == 21
 
 
@@ -104,8 +118,11 @@ def test_replace_suggestion_swaps_nsaid_for_acetaminophen(client, requests_dir):
     card = client.post("/cds-services/pddi-order-select", json=body).json()["cards"][0]
     replace = next(s for s in card["suggestions"] if s["label"].startswith("Replace"))
     delete, create = replace["actions"]
-    assert delete == {"type": "delete", "description": delete["description"],
-                      "resourceId": "MedicationRequest/ketorolac-draft-order-test"}
+    assert delete == {
+        "type": "delete",
+        "description": delete["description"],
+        "resourceId": "MedicationRequest/ketorolac-draft-order-test",
+    }
     assert create["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "313782"
 
 
@@ -128,22 +145,36 @@ def test_discovery_lists_services_with_prefetch(client):
     assert all(s["prefetch"] for s in body["services"])
 
 
-@pytest.mark.parametrize("body,reason", [
-    ({"hook": "order-select", "context": {"patientId": "1"}}, "hookInstance"),
-    ({"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "1", "draftOrders": {}}}, "answers hook"),
-    ({"hook": "order-select", "hookInstance": "x", "context": {}}, "patientId"),
-    ({"hook": "order-select", "hookInstance": "x", "context": {"patientId": "1", "selections": ["MedicationRequest/9"],
-                                                                "draftOrders": {"resourceType": "Bundle", "entry": []}}},
-     "not in context.draftOrders"),
-    ([1, 2], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        ({"hook": "order-select", "context": {"patientId": "1"}}, "hookInstance"),
+        ({"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "1", "draftOrders": {}}}, "answers hook"),
+        ({"hook": "order-select", "hookInstance": "x", "context": {}}, "patientId"),
+        (
+            {
+                "hook": "order-select",
+                "hookInstance": "x",
+                "context": {
+                    "patientId": "1",
+                    "selections": ["MedicationRequest/9"],
+                    "draftOrders": {"resourceType": "Bundle", "entry": []},
+                },
+            },
+            "not in context.draftOrders",
+        ),
+        ([1, 2], "JSON object"),
+    ],
+)
 def test_malformed_requests_get_400_with_reason(client, body, reason):
     resp = client.post("/cds-services/pddi-order-select", json=body)
     assert resp.status_code == 400 and reason in resp.json()["detail"]
 
 
 def test_invalid_json_and_unknown_service(client):
-    resp = client.post("/cds-services/pddi-order-select", content=b"{not json", headers={"content-type": "application/json"})
+    resp = client.post(
+        "/cds-services/pddi-order-select", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400 and "not valid JSON" in resp.json()["detail"]
     assert client.post("/cds-services/nope", json={}).status_code == 404
 
@@ -152,15 +183,21 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_token(requests_dir):
     body = _load(requests_dir, "warfarin-nsaids-order-sign-no-coordination")
     prefetch = body.pop("prefetch")
     body["fhirServer"] = "https://ehr.example.org/fhir"
-    body["fhirAuthorization"] = {"access_token": "tok123", "token_type": "Bearer", "scope": "patient/*.read",
-                                 "expires_in": 300, "subject": "cds"}
+    body["fhirAuthorization"] = {
+        "access_token": "tok123",
+        "token_type": "Bearer",
+        "scope": "patient/*.read",
+        "expires_in": 300,
+        "subject": "cds",
+    }
     seen = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append((request.url.path, request.url.params.get("patient"), request.headers.get("authorization")))
         kind = request.url.path.rsplit("/", 1)[-1]
         bundle = {"Condition": prefetch["item6"], "MedicationRequest": prefetch["item2"]}.get(
-            kind, {"resourceType": "Bundle", "type": "searchset", "entry": []})
+            kind, {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        )
         return httpx.Response(200, json=bundle)
 
     app = FastAPI()
@@ -179,8 +216,16 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_token(requests_dir):
 
 
 def test_feedback_endpoint(client):
-    fb = {"feedback": [{"card": "abc", "outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}],
-                        "outcomeTimestamp": "2024-01-01T00:00:00Z"}]}
+    fb = {
+        "feedback": [
+            {
+                "card": "abc",
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "s1"}],
+                "outcomeTimestamp": "2024-01-01T00:00:00Z",
+            }
+        ]
+    }
     resp = client.post("/cds-services/pddi-order-sign/feedback", json=fb)
     assert resp.status_code == 200 and resp.json() == {"received": 1}
     assert hooks_api.FEEDBACK[-1]["card"] == "abc"
@@ -190,13 +235,31 @@ def test_feedback_endpoint(client):
 
 def test_patient_view_score_cards(client):
     obs = [("9279-1", 26), ("59408-5", 91), ("8480-6", 88), ("8867-4", 135), ("8310-5", 34.8)]
-    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
-        {"resource": {"resourceType": "Observation", "id": f"o{i}", "status": "final",
-                      "code": {"coding": [{"system": "http://loinc.org", "code": c}]}, "valueQuantity": {"value": v}}}
-        for i, (c, v) in enumerate(obs)]}
-    body = {"hook": "patient-view", "hookInstance": "h1", "context": {"patientId": "p1", "userId": "Practitioner/1"},
-            "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1940-01-01", "gender": "male"},
-                         "observations": bundle}}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"o{i}",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": c}]},
+                    "valueQuantity": {"value": v},
+                }
+            }
+            for i, (c, v) in enumerate(obs)
+        ],
+    }
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "h1",
+        "context": {"patientId": "p1", "userId": "Practitioner/1"},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1940-01-01", "gender": "male"},
+            "observations": bundle,
+        },
+    }
     cards = client.post("/cds-services/smartcare-scores", json=body).json()["cards"]
     news2 = next(c for c in cards if c["summary"].startswith("NEWS2"))
     assert news2["indicator"] == "critical" and "Royal College" in news2["detail"]

@@ -7,18 +7,28 @@ from smartcare.hospital.cds.interactions import check_medications, detected_issu
 
 
 def _med(mid, code, display, rtype="MedicationRequest"):
-    return {"resourceType": rtype, "id": mid, "status": "active", "medicationCodeableConcept": {
-        "coding": [{"system": rxnorm.RXNORM, "code": code, "display": display}]}}
+    return {
+        "resourceType": rtype,
+        "id": mid,
+        "status": "active",
+        "medicationCodeableConcept": {"coding": [{"system": rxnorm.RXNORM, "code": code, "display": display}]},
+    }
 
 
 def test_clinical_drug_codes_resolve_to_ingredients(shared_data):
     # value-set code -> ingredient; display text -> ingredient; route from the dose form
-    assert [i.name for i in rxnorm.resolve_concept({"coding": [{"system": rxnorm.RXNORM, "code": "834022"}]})] == ["ketorolac"]
-    gel = rxnorm.resolve_concept({"coding": [{"code": "855635", "display": "Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]"}]})
+    assert [i.name for i in rxnorm.resolve_concept({"coding": [{"system": rxnorm.RXNORM, "code": "834022"}]})] == [
+        "ketorolac"
+    ]
+    gel = rxnorm.resolve_concept(
+        {"coding": [{"code": "855635", "display": "Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]"}]}
+    )
     assert gel[0].name == "diclofenac" and gel[0].systemic is False and gel[0].route == "topical"
     warf = rxnorm.resolve_concept({"coding": [{"code": "855350", "display": "Warfarin Sodium 0.5 MG Oral Tablet"}]})
     assert warf[0].name == "warfarin" and warf[0].rxcui == "11289" and "vitamin_k_antagonist" in warf[0].classes
-    cyc = rxnorm.resolve_concept({"coding": [{"code": "835925", "display": "cyclosporine, modified 50 MG Oral Capsule"}]})
+    cyc = rxnorm.resolve_concept(
+        {"coding": [{"code": "835925", "display": "cyclosporine, modified 50 MG Oral Capsule"}]}
+    )
     assert cyc[0].name == "cyclosporine"
     eye = rxnorm.resolve_concept({"coding": [{"code": "402092"}]})  # Restasis: ophthalmic cyclosporine
     assert eye[0].name == "cyclosporine" and not eye[0].systemic
@@ -32,9 +42,11 @@ def test_onc_lists_loaded(shared_data):
 
 
 def test_check_medications_and_detected_issue(shared_data):
-    meds = [_med("a", "833528", "amiodarone hydrochloride 200 MG Oral Tablet"),
-            _med("b", "351249", "escitalopram 10 MG Oral Tablet", "MedicationStatement"),
-            _med("c", "197361", "amlodipine 5 MG Oral Tablet")]
+    meds = [
+        _med("a", "833528", "amiodarone hydrochloride 200 MG Oral Tablet"),
+        _med("b", "351249", "escitalopram 10 MG Oral Tablet", "MedicationStatement"),
+        _med("c", "197361", "amlodipine 5 MG Oral Tablet"),
+    ]
     hits = check_medications({"resourceType": "Bundle", "entry": [{"resource": m} for m in meds]})
     assert [(h.ingredient_a, h.ingredient_b, h.severity) for h in hits] == [("amiodarone", "escitalopram", "high")]
     issue = detected_issue(hits[0], patient="p1")

@@ -11,8 +11,14 @@ from smartcare.hospital.cds.calculators import calculate, list_calculators
 from smartcare.hospital.cds.fhir_inputs import extract_inputs, score_from_fhir
 from smartcare.hospital.cds.scores import Evidence, UnknownScoreError, compute
 
-ALIAS = {"scale": "news2_scale", "antiplatelet": "antiplatelet_or_nsaid", "renal": "renal_disease",
-         "liver": "liver_disease", "urea_mmol_L": "urea_mmol_l", "bun_mg_dL": "bun_mg_dl"}
+ALIAS = {
+    "scale": "news2_scale",
+    "antiplatelet": "antiplatelet_or_nsaid",
+    "renal": "renal_disease",
+    "liver": "liver_disease",
+    "urea_mmol_L": "urea_mmol_l",
+    "bun_mg_dL": "bun_mg_dl",
+}
 SCORES = ["NEWS2", "qSOFA", "CHA2DS2-VASc", "HAS-BLED", "CURB-65"]
 
 
@@ -35,11 +41,17 @@ def test_every_hand_computed_vector_passes(definitions):
     assert n == 22
 
 
-@pytest.mark.parametrize("param,key", [("rr", "rr"), ("hr", "hr"), ("sbp", "sbp"), ("temp", "temp"),
-                                       ("spo2_scale1", "spo2")])
+@pytest.mark.parametrize(
+    "param,key", [("rr", "rr"), ("hr", "hr"), ("sbp", "sbp"), ("temp", "temp"), ("spo2_scale1", "spo2")]
+)
 def test_news2_boundaries(definitions, param, key):
-    crit = {"rr": "respiration_rate", "hr": "pulse", "sbp": "systolic_bp", "temp": "temperature",
-            "spo2_scale1": "spo2_scale1"}[param]
+    crit = {
+        "rr": "respiration_rate",
+        "hr": "pulse",
+        "sbp": "systolic_bp",
+        "temp": "temperature",
+        "spo2_scale1": "spo2_scale1",
+    }[param]
     for value, points in definitions["NEWS2"]["boundary_checks"][param].items():
         result = compute("NEWS2", {key: float(value)})
         got = {c.id: c.points for c in result.criteria}[crit]
@@ -77,8 +89,13 @@ def test_unknown_score_and_bad_choice():
 
 
 def _obs(oid, loinc, value, unit, when="2024-05-01T10:00:00Z", components=None):
-    res = {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": when,
-           "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]}}
+    res = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "effectiveDateTime": when,
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+    }
     if value is not None:
         res["valueQuantity"] = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
     if components:
@@ -87,15 +104,39 @@ def _obs(oid, loinc, value, unit, when="2024-05-01T10:00:00Z", components=None):
 
 
 def test_news2_from_fhir_observations_with_references():
-    bp = _obs("bp", "85354-9", None, None, components=[
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 88, "code": "mm[Hg]"}},
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": 50, "code": "mm[Hg]"}}])
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in [
-        {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01", "gender": "female"},
-        _obs("rr-old", "9279-1", 30, "/min", when="2024-04-01T10:00:00Z"),
-        _obs("rr", "9279-1", 26, "/min"), _obs("spo2", "59408-5", 91, "%"), bp,
-        _obs("hr", "8867-4", 135, "/min"), _obs("t", "8310-5", 94.6, "[degF]"),
-        _obs("o2", "3151-8", 2, "L/min")]]}
+    bp = _obs(
+        "bp",
+        "85354-9",
+        None,
+        None,
+        components=[
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                "valueQuantity": {"value": 88, "code": "mm[Hg]"},
+            },
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                "valueQuantity": {"value": 50, "code": "mm[Hg]"},
+            },
+        ],
+    )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": r}
+            for r in [
+                {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01", "gender": "female"},
+                _obs("rr-old", "9279-1", 30, "/min", when="2024-04-01T10:00:00Z"),
+                _obs("rr", "9279-1", 26, "/min"),
+                _obs("spo2", "59408-5", 91, "%"),
+                bp,
+                _obs("hr", "8867-4", 135, "/min"),
+                _obs("t", "8310-5", 94.6, "[degF]"),
+                _obs("o2", "3151-8", 2, "L/min"),
+            ]
+        ],
+    }
     result = score_from_fhir("NEWS2", bundle)
     pts = {c.id: c.points for c in result.criteria}
     assert pts["respiration_rate"] == 3 and pts["temperature"] == 3  # 94.6 F = 34.8 C
@@ -109,14 +150,38 @@ def test_news2_from_fhir_observations_with_references():
 def test_cha2ds2_vasc_and_has_bled_from_conditions_and_medications():
     resources = [
         {"resourceType": "Patient", "id": "p", "birthDate": "1949-06-01", "gender": "male"},
-        {"resourceType": "Condition", "id": "htn", "code": {"coding": [{"system": "http://snomed.info/sct", "code": "59621000"}]}},
-        {"resourceType": "Condition", "id": "dm", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}},
-        {"resourceType": "Condition", "id": "refuted", "verificationStatus": {"coding": [
-            {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "refuted"}]},
-         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "230690007"}]}},
-        {"resourceType": "MedicationRequest", "id": "asa", "status": "active", "medicationCodeableConcept": {
-            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "243670",
-                        "display": "aspirin 81 MG Oral Tablet"}]}},
+        {
+            "resourceType": "Condition",
+            "id": "htn",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "59621000"}]},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "dm",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "refuted",
+            "verificationStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "refuted"}]
+            },
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "230690007"}]},
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "asa",
+            "status": "active",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                        "code": "243670",
+                        "display": "aspirin 81 MG Oral Tablet",
+                    }
+                ]
+            },
+        },
     ]
     from datetime import date
 

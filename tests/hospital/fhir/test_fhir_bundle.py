@@ -27,8 +27,12 @@ def count(client, query: str) -> int:
 
 def test_transaction_resolves_urn_uuid_and_orders(client):
     pat = {"resourceType": "Patient", "identifier": [{"system": "urn:tx", "value": "T1"}]}
-    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-           "subject": {"reference": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000001"}}
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000001"},
+    }
     bundle = tx(
         {"request": {"method": "GET", "url": "Patient?identifier=urn:tx|T1"}},  # runs last: sees the POST
         post("urn:uuid:aaaaaaaa-0000-0000-0000-000000000002", obs),
@@ -49,8 +53,10 @@ def test_transaction_is_atomic(client):
     before = count(client, "Patient?identifier=urn:atomic|")
     bundle = tx(
         post("urn:uuid:1", {"resourceType": "Patient", "identifier": [{"system": "urn:atomic", "value": "1"}]}),
-        {"resource": {"resourceType": "Patient", "id": "atom", "gender": 7},
-         "request": {"method": "PUT", "url": "Patient/atom"}},
+        {
+            "resource": {"resourceType": "Patient", "id": "atom", "gender": 7},
+            "request": {"method": "PUT", "url": "Patient/atom"},
+        },
     )
     r = client.post("/fhir", json=bundle)
     assert r.status_code == 400
@@ -66,8 +72,12 @@ def test_transaction_conditional_create_and_reference(client):
     assert first["entry"][0]["response"]["status"].startswith("201")
     assert again["entry"][0]["response"]["status"].startswith("200")
     pid = first["entry"][0]["response"]["location"].split("/")[1]
-    enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
-           "subject": {"reference": "Patient?identifier=urn:cond|C9"}}
+    enc = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": {"reference": "Patient?identifier=urn:cond|C9"},
+    }
     out = client.post("/fhir", json=tx(post("urn:uuid:e", enc))).json()
     eid = out["entry"][0]["response"]["location"].split("/")[1]
     assert client.get(f"/fhir/Encounter/{eid}").json()["subject"]["reference"] == f"Patient/{pid}"
@@ -78,11 +88,19 @@ def test_transaction_conditional_create_and_reference(client):
 def test_transaction_delete_put_patch(client):
     client.put("/fhir/Patient/tx-del", json={"resourceType": "Patient", "id": "tx-del"})
     client.put("/fhir/Patient/tx-pat", json={"resourceType": "Patient", "id": "tx-pat", "active": True})
-    patch = {"resourceType": "Binary", "contentType": "application/json-patch+json",
-             "data": "W3sib3AiOiAicmVwbGFjZSIsICJwYXRoIjogIi9hY3RpdmUiLCAidmFsdWUiOiBmYWxzZX1d"}
-    bundle = tx({"request": {"method": "DELETE", "url": "Patient/tx-del"}},
-                {"resource": {"resourceType": "Patient", "id": "tx-put"}, "request": {"method": "PUT", "url": "Patient/tx-put"}},
-                {"resource": patch, "request": {"method": "PATCH", "url": "Patient/tx-pat"}})
+    patch = {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": "W3sib3AiOiAicmVwbGFjZSIsICJwYXRoIjogIi9hY3RpdmUiLCAidmFsdWUiOiBmYWxzZX1d",
+    }
+    bundle = tx(
+        {"request": {"method": "DELETE", "url": "Patient/tx-del"}},
+        {
+            "resource": {"resourceType": "Patient", "id": "tx-put"},
+            "request": {"method": "PUT", "url": "Patient/tx-put"},
+        },
+        {"resource": patch, "request": {"method": "PATCH", "url": "Patient/tx-pat"}},
+    )
     out = client.post("/fhir", json=bundle).json()
     assert [e["response"]["status"][:3] for e in out["entry"]] == ["204", "201", "200"]
     assert client.get("/fhir/Patient/tx-del").status_code == 410
@@ -90,9 +108,12 @@ def test_transaction_delete_put_patch(client):
 
 
 def test_batch_entries_fail_independently(client):
-    bundle = tx(post("urn:uuid:b1", {"resourceType": "Patient", "gender": "other"}),
-                post("urn:uuid:b2", {"resourceType": "Patient", "gender": 1}),
-                {"request": {"method": "GET", "url": "Patient/does-not-exist"}}, kind="batch")
+    bundle = tx(
+        post("urn:uuid:b1", {"resourceType": "Patient", "gender": "other"}),
+        post("urn:uuid:b2", {"resourceType": "Patient", "gender": 1}),
+        {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        kind="batch",
+    )
     out = client.post("/fhir", json=bundle).json()
     assert out["type"] == "batch-response"
     statuses = [e["response"]["status"][:3] for e in out["entry"]]
@@ -100,8 +121,14 @@ def test_batch_entries_fail_independently(client):
     assert out["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
 
 
-@pytest.mark.parametrize("body", [{"resourceType": "Patient"}, {"resourceType": "Bundle", "type": "collection"},
-                                  {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {}}]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceType": "Patient"},
+        {"resourceType": "Bundle", "type": "collection"},
+        {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {}}]},
+    ],
+)
 def test_bad_bundles_are_400(client, body):
     assert client.post("/fhir", json=body).status_code == 400
 
@@ -122,19 +149,28 @@ def test_synthea_bundles_load_with_counts_and_resolved_references(engine, synthe
         for rtype, n in expected.items():
             assert after.get(rtype, 0) - before.get(rtype, 0) == n
         dangling = session.execute(
-            select(func.count()).select_from(idx_reference).where(
+            select(func.count())
+            .select_from(idx_reference)
+            .where(
                 idx_reference.c.target_id.is_not(None),
-                ~select(resources.c.pk).where(resources.c.res_type == idx_reference.c.target_type,
-                                              resources.c.res_id == idx_reference.c.target_id).exists())
+                ~select(resources.c.pk)
+                .where(
+                    resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id
+                )
+                .exists(),
+            )
         ).scalar_one()
-        urn_left = session.execute(select(func.count()).select_from(idx_reference).where(
-            idx_reference.c.url.like("urn:uuid:%"))).scalar_one()
+        urn_left = session.execute(
+            select(func.count()).select_from(idx_reference).where(idx_reference.c.url.like("urn:uuid:%"))
+        ).scalar_one()
     assert dangling == 0 and urn_left == 0
 
 
 def test_load_bundle_rolls_back_on_error(engine):
-    bad = tx(post("urn:uuid:x1", {"resourceType": "Patient", "id": "ok"}),
-             post("urn:uuid:x2", {"resourceType": "Observation"}))
+    bad = tx(
+        post("urn:uuid:x1", {"resourceType": "Patient", "id": "ok"}),
+        post("urn:uuid:x2", {"resourceType": "Observation"}),
+    )
     with Session(engine) as session:
         n = session.execute(select(func.count()).select_from(resources)).scalar_one()
         with pytest.raises(FhirError) as info:

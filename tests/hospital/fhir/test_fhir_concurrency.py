@@ -18,8 +18,12 @@ def _writer(url: str, connect_args: dict, rid: str, family: str, barrier, result
         current = store.read("Patient", rid)  # both processes read version 1 ...
         barrier.wait(timeout=30)  # ... then race to write it
         try:
-            store.update("Patient", rid, {"resourceType": "Patient", "id": rid, "name": [{"family": family}]},
-                         if_match=current.etag)
+            store.update(
+                "Patient",
+                rid,
+                {"resourceType": "Patient", "id": rid, "name": [{"family": family}]},
+                if_match=current.etag,
+            )
             store.commit()
             results.put((family, 200))
         except FhirError as err:
@@ -43,8 +47,10 @@ def test_two_processes_same_if_match(engine):
             store.update("Patient", rid, {"resourceType": "Patient", "id": rid})
             store.commit()
         barrier, results = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_writer, args=(url, connect_args, rid, fam, barrier, results))
-                 for fam in ("Alpha", "Beta")]
+        procs = [
+            ctx.Process(target=_writer, args=(url, connect_args, rid, fam, barrier, results))
+            for fam in ("Alpha", "Beta")
+        ]
         for p in procs:
             p.start()
         for p in procs:

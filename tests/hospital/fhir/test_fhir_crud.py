@@ -73,7 +73,9 @@ def test_conditional_create_update_delete(client):
     assert first.json()["id"] == second.json()["id"]
     r = client.put(f"{P}?identifier=urn:mrn|C-1", json=patient("Updated", **ident))
     assert r.status_code == 200 and r.json()["id"] == first.json()["id"] and r.json()["meta"]["versionId"] == "2"
-    r = client.put(f"{P}?identifier=urn:mrn|C-2", json=patient("New", identifier=[{"system": "urn:mrn", "value": "C-2"}]))
+    r = client.put(
+        f"{P}?identifier=urn:mrn|C-2", json=patient("New", identifier=[{"system": "urn:mrn", "value": "C-2"}])
+    )
     assert r.status_code == 201
     client.post(P, json=patient(**ident))  # now two match C-1
     assert client.post(P, json=patient(**ident), headers=h).status_code == 412
@@ -102,8 +104,10 @@ def test_format_and_content_negotiation(client):
 
 def test_json_patch(client):
     rid = client.post(P, json=patient(active=True)).json()["id"]
-    ops = [{"op": "replace", "path": "/active", "value": False},
-           {"op": "add", "path": "/name/0/given/-", "value": "James"}]
+    ops = [
+        {"op": "replace", "path": "/active", "value": False},
+        {"op": "add", "path": "/name/0/given/-", "value": "James"},
+    ]
     r = client.patch(f"{P}/{rid}", json=ops, headers={"Content-Type": "application/json-patch+json"})
     assert r.status_code == 200
     assert r.json()["active"] is False and r.json()["name"][0]["given"] == ["Peter", "James"]
@@ -111,8 +115,11 @@ def test_json_patch(client):
     bad = [{"op": "test", "path": "/active", "value": True}]
     r = client.patch(f"{P}/{rid}", json=bad, headers={"Content-Type": "application/json-patch+json"})
     assert r.status_code == 422 and r.json()["issue"][0]["expression"] == ["/active"]
-    r = client.patch(f"{P}/{rid}", json=[{"op": "add", "path": "/gender", "value": 3}],
-                     headers={"Content-Type": "application/json-patch+json"})
+    r = client.patch(
+        f"{P}/{rid}",
+        json=[{"op": "add", "path": "/gender", "value": 3}],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["Patient.gender"]
 
 
@@ -126,7 +133,7 @@ def test_json_patch(client):
         ("/fhir/Observation", b'{"resourceType": "Observation", "code": {"text": "x"}}', "Observation.status"),
         (P, b'{"resourceType": "Patient", "birthDate": "1999-13-45"}', "Patient.birthDate"),
         (P, b'{"resourceType": "Observation", "status": "final", "code": {}}', "resourceType"),
-        (P, b'[1, 2]', None),
+        (P, b"[1, 2]", None),
     ],
 )
 def test_invalid_resources_are_rejected_with_paths(client, url, body, expression):

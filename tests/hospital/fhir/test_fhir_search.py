@@ -5,27 +5,60 @@ from __future__ import annotations
 import pytest
 
 PATIENTS = [
-    {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1974-12-25", "active": True,
-     "name": [{"family": "Chalmers", "given": ["Peter", "James"]}],
-     "identifier": [{"system": "urn:mrn", "value": "111"}], "managingOrganization": {"reference": "Organization/o1"}},
-    {"resourceType": "Patient", "id": "p2", "gender": "female", "birthDate": "1980-03",
-     "name": [{"family": "Müller", "given": ["Anna"]}], "identifier": [{"system": "urn:mrn", "value": "222"}]},
-    {"resourceType": "Patient", "id": "p3", "gender": "female", "birthDate": "2001-07-14",
-     "name": [{"family": "Chalmerson", "given": ["Zoe"]}], "meta": {"tag": [{"system": "urn:t", "code": "vip"}]}},
+    {
+        "resourceType": "Patient",
+        "id": "p1",
+        "gender": "male",
+        "birthDate": "1974-12-25",
+        "active": True,
+        "name": [{"family": "Chalmers", "given": ["Peter", "James"]}],
+        "identifier": [{"system": "urn:mrn", "value": "111"}],
+        "managingOrganization": {"reference": "Organization/o1"},
+    },
+    {
+        "resourceType": "Patient",
+        "id": "p2",
+        "gender": "female",
+        "birthDate": "1980-03",
+        "name": [{"family": "Müller", "given": ["Anna"]}],
+        "identifier": [{"system": "urn:mrn", "value": "222"}],
+    },
+    {
+        "resourceType": "Patient",
+        "id": "p3",
+        "gender": "female",
+        "birthDate": "2001-07-14",
+        "name": [{"family": "Chalmerson", "given": ["Zoe"]}],
+        "meta": {"tag": [{"system": "urn:t", "code": "vip"}]},
+    },
 ]
-ORG = {"resourceType": "Organization", "id": "o1", "name": "Good Health Clinic", "partOf": {"reference": "Organization/o0"}}
+ORG = {
+    "resourceType": "Organization",
+    "id": "o1",
+    "name": "Good Health Clinic",
+    "partOf": {"reference": "Organization/o0"},
+}
 ORG0 = {"resourceType": "Organization", "id": "o0", "name": "Health Holding"}
 
 
 def obs(oid: str, patient: str, code: str, value: float, when: str, unit: str = "mm[Hg]") -> dict:
-    return {"resourceType": "Observation", "id": oid, "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "Blood pressure systolic"},
-            "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": when,
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "Blood pressure systolic"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
-OBS = [obs("o-1", "p1", "8480-6", 120, "2020-01-01T10:00:00Z"), obs("o-2", "p1", "8480-6", 150, "2021-06-15"),
-       obs("o-3", "p2", "8480-6", 99.5, "2019-05"), obs("o-4", "p3", "8462-4", 80, "2022-02-02T08:30:00+02:00")]
+OBS = [
+    obs("o-1", "p1", "8480-6", 120, "2020-01-01T10:00:00Z"),
+    obs("o-2", "p1", "8480-6", 150, "2021-06-15"),
+    obs("o-3", "p2", "8480-6", 99.5, "2019-05"),
+    obs("o-4", "p3", "8462-4", 80, "2022-02-02T08:30:00+02:00"),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,8 +66,10 @@ def data(client):
     for res in [ORG0, ORG, *PATIENTS, *OBS]:
         assert client.put(f"/fhir/{res['resourceType']}/{res['id']}", json=res).status_code == 201
     for i in range(25):
-        client.put(f"/fhir/Device/d{i:02d}", json={"resourceType": "Device", "id": f"d{i:02d}",
-                                                     "patient": {"reference": "Patient/p2"}})
+        client.put(
+            f"/fhir/Device/d{i:02d}",
+            json={"resourceType": "Device", "id": f"d{i:02d}", "patient": {"reference": "Patient/p2"}},
+        )
 
 
 def ids(client, query: str) -> list[str]:
@@ -121,13 +156,15 @@ def test_include_revinclude_iterate(client):
     modes = {(e["resource"]["resourceType"], e["resource"]["id"]): e["search"]["mode"] for e in b["entry"]}
     assert modes[("Patient", "p1")] == "include" and modes[("Patient", "p2")] == "include"
     assert ("Patient", "p3") not in modes and b["total"] == 3
-    b = client.get("/fhir/Observation?_id=o-1&_include=Observation:subject"
-                   "&_include:iterate=Patient:organization").json()
+    b = client.get(
+        "/fhir/Observation?_id=o-1&_include=Observation:subject&_include:iterate=Patient:organization"
+    ).json()
     assert {e["resource"]["id"] for e in b["entry"]} == {"o-1", "p1", "o1"}
     b = client.get("/fhir/Patient?_id=p1&_revinclude=Observation:subject").json()
     assert {e["resource"]["id"] for e in b["entry"]} == {"p1", "o-1", "o-2"}
-    b = client.get("/fhir/Organization?_id=o0&_revinclude=Organization:partof"
-                   "&_revinclude:iterate=Patient:organization").json()
+    b = client.get(
+        "/fhir/Organization?_id=o0&_revinclude=Organization:partof&_revinclude:iterate=Patient:organization"
+    ).json()
     assert {e["resource"]["id"] for e in b["entry"]} == {"o0", "o1", "p1"}
 
 
@@ -177,9 +214,19 @@ def test_everything(client):
     assert client.get("/fhir/Patient/zzz/$everything").status_code == 404
 
 
-@pytest.mark.parametrize("query", ["Patient?birthdate=notadate", "Patient?nope=1", "Patient?gender:in=x",
-                                   "Observation?value-quantity=abc", "Patient?_sort=nope", "Patient?_count=x",
-                                   "Patient?_has:Observation=1", "Patient?_include=Patient"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Patient?birthdate=notadate",
+        "Patient?nope=1",
+        "Patient?gender:in=x",
+        "Observation?value-quantity=abc",
+        "Patient?_sort=nope",
+        "Patient?_count=x",
+        "Patient?_has:Observation=1",
+        "Patient?_include=Patient",
+    ],
+)
 def test_bad_search_is_400(client, query):
     r = client.get(f"/fhir/{query}")
     assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"

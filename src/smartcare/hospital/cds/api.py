@@ -43,6 +43,16 @@ def score(name: str, body: ScoreRequest) -> dict:
 def ddi_check(body: DDIRequest) -> dict:
     """Interacting pairs in a medication list, each with a FHIR DetectedIssue."""
     hits = check_medications(body.resources, include_non_interruptive=body.include_non_interruptive)
-    return {"interactions": [{"ingredients": [h.ingredient_a, h.ingredient_b], "severity": h.severity,
-                              "source": h.source, "evidence": h.evidence, "references": h.references,
-                              "detectedIssue": detected_issue(h, body.patient)} for h in hits]}
+    return {
+        "interactions": [
+            {
+                "ingredients": [h.ingredient_a, h.ingredient_b],
+                "severity": h.severity,
+                "source": h.source,
+                "evidence": h.evidence,
+                "references": h.references,
+                "detectedIssue": detected_issue(h, body.patient),
+            }
+            for h in hits
+        ]
+    }

@@ -77,8 +77,11 @@ def ddi_check(
     if not hits:
         typer.echo("no interactions found")
     if out is not None:
-        bundle = {"resourceType": "Bundle", "type": "collection",
-                  "entry": [{"resource": detected_issue(h, patient or None)} for h in hits]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": detected_issue(h, patient or None)} for h in hits],
+        }
         out.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
         typer.echo(f"wrote {len(hits)} DetectedIssue to {out}")
 

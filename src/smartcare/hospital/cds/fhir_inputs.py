@@ -9,7 +9,7 @@ converted to the input's unit by UCUM code. Conditions are matched by SNOMED CT 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -162,7 +162,11 @@ def extract_inputs(resources: Any, at: date | None = None) -> dict[str, Evidence
                 prev = out.get(name)
                 refs = (prev.references if prev else ()) + (ref(r),)
                 out[name] = Evidence(True, refs)
-    meds = [r for r in res if r.get("resourceType") in MED_TYPES and r.get("status") not in ("entered-in-error", "cancelled", "stopped")]
+    meds = [
+        r
+        for r in res
+        if r.get("resourceType") in MED_TYPES and r.get("status") not in ("entered-in-error", "cancelled", "stopped")
+    ]
     by_class = rxnorm.classes_of_resources(meds)
     for name, classes in mapping()["medications"].items():
         hits = [m for c in classes for m in by_class.get(c, [])]

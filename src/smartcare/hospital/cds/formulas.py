@@ -97,8 +97,16 @@ def meld_na(r: _Reader, c: Mapping) -> float:
     cr = c["creatinine_cap"] if dialysis else min(max(cr, floor), c["creatinine_cap"])
     bili, inr = max(bili, floor), max(inr, floor)
     na = min(max(na, c["na_low"]), c["na_high"])
-    meld_i = round(10 * (c["c_creatinine"] * math.log(cr) + c["c_bilirubin"] * math.log(bili)
-                         + c["c_inr"] * math.log(inr) + c["constant"]), 1)
+    meld_i = round(
+        10
+        * (
+            c["c_creatinine"] * math.log(cr)
+            + c["c_bilirubin"] * math.log(bili)
+            + c["c_inr"] * math.log(inr)
+            + c["constant"]
+        ),
+        1,
+    )
     if meld_i > c["na_threshold"]:
         meld_i = meld_i + c["na_coeff"] * (c["na_high"] - na) - c["na_interaction"] * meld_i * (c["na_high"] - na)
     return float(min(round(meld_i), c["max"]))
@@ -129,7 +137,11 @@ def anion_gap(r: _Reader, c: Mapping) -> float:
 
 
 def serum_osmolality(r: _Reader, c: Mapping) -> float:
-    na, bun, glu = r.get("sodium", "Sodium"), r.get("bun_mg_dl", "BUN (mg/dL)"), r.get("glucose_mg_dl", "Glucose (mg/dL)")
+    na, bun, glu = (
+        r.get("sodium", "Sodium"),
+        r.get("bun_mg_dl", "BUN (mg/dL)"),
+        r.get("glucose_mg_dl", "Glucose (mg/dL)"),
+    )
     r.require()
     return 2 * na + bun / c["bun_divisor"] + glu / c["glucose_divisor"]
 

@@ -36,26 +36,53 @@ MED_PREFETCH = {
     "item7": "Observation?patient={{context.patientId}}",
 }
 SERVICES: list[dict[str, Any]] = [
-    {"id": "smartcare-scores", "hook": "patient-view", "title": "Clinical scores",
-     "description": "NEWS2, qSOFA, CURB-65, CHA2DS2-VASc and HAS-BLED from the record, each with points, "
-                    "missing inputs and citation.",
-     "prefetch": {"patient": "Patient/{{context.patientId}}",
-                  "observations": "Observation?patient={{context.patientId}}",
-                  "conditions": "Condition?patient={{context.patientId}}",
-                  "medications": "MedicationRequest?patient={{context.patientId}}&status=active"}},
-    {"id": "pddi-order-select", "hook": "order-select", "title": "Drug interactions (order-select)",
-     "description": "Warfarin + NSAIDs and digoxin + cyclosporine (HL7 PDDI-CDS IG) and ONC high-priority "
-                    "interactions for the selected draft orders.", "prefetch": MED_PREFETCH},
-    {"id": "pddi-order-sign", "hook": "order-sign", "title": "Drug interactions (order-sign)",
-     "description": "PDDI checks for all draft orders at signing; can filter cards already shown at "
-                    "order-select.", "prefetch": MED_PREFETCH},
-    {"id": "pddi-medication-prescribe", "hook": "medication-prescribe", "title": "Drug interactions (legacy)",
-     "description": "PDDI checks for the CDS Hooks 1.0 medication-prescribe hook used by the PDDI-CDS IG "
-                    "scenario requests.", "prefetch": MED_PREFETCH},
+    {
+        "id": "smartcare-scores",
+        "hook": "patient-view",
+        "title": "Clinical scores",
+        "description": "NEWS2, qSOFA, CURB-65, CHA2DS2-VASc and HAS-BLED from the record, each with points, "
+        "missing inputs and citation.",
+        "prefetch": {
+            "patient": "Patient/{{context.patientId}}",
+            "observations": "Observation?patient={{context.patientId}}",
+            "conditions": "Condition?patient={{context.patientId}}",
+            "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+        },
+    },
+    {
+        "id": "pddi-order-select",
+        "hook": "order-select",
+        "title": "Drug interactions (order-select)",
+        "description": "Warfarin + NSAIDs and digoxin + cyclosporine (HL7 PDDI-CDS IG) and ONC high-priority "
+        "interactions for the selected draft orders.",
+        "prefetch": MED_PREFETCH,
+    },
+    {
+        "id": "pddi-order-sign",
+        "hook": "order-sign",
+        "title": "Drug interactions (order-sign)",
+        "description": "PDDI checks for all draft orders at signing; can filter cards already shown at order-select.",
+        "prefetch": MED_PREFETCH,
+    },
+    {
+        "id": "pddi-medication-prescribe",
+        "hook": "medication-prescribe",
+        "title": "Drug interactions (legacy)",
+        "description": "PDDI checks for the CDS Hooks 1.0 medication-prescribe hook used by the PDDI-CDS IG "
+        "scenario requests.",
+        "prefetch": MED_PREFETCH,
+    },
 ]
 INDICATOR = {"high": "critical", "moderate": "warning", "low": "info"}
-SCORE_INDICATOR = {"high": "critical", "severe": "critical", "medium": "warning", "low-medium": "warning",
-                   "positive": "warning", "moderate": "warning", "intermediate": "warning"}
+SCORE_INDICATOR = {
+    "high": "critical",
+    "severe": "critical",
+    "medium": "warning",
+    "low-medium": "warning",
+    "positive": "warning",
+    "moderate": "warning",
+    "intermediate": "warning",
+}
 
 
 class HookRequestError(SmartcareError):
@@ -193,10 +220,14 @@ def order_cards(req: CDSRequest, prefetch: Mapping[str, Any], cache: Coordinatio
     other_meds += [o for o in others if o.get("resourceType") in MED_TYPES]
     dates = [parse_date(d.get("authoredOn")) for d in drafts if d.get("authoredOn")]
     patient = next((o for o in others if o.get("resourceType") == "Patient"), None)
-    data = pddi.OrderData(evaluated, other_meds,
-                          conditions=[o for o in others if o.get("resourceType") == "Condition"],
-                          observations=[o for o in others if o.get("resourceType") == "Observation"],
-                          patient=patient, reference_date=max((d for d in dates if d), default=None))
+    data = pddi.OrderData(
+        evaluated,
+        other_meds,
+        conditions=[o for o in others if o.get("resourceType") == "Condition"],
+        observations=[o for o in others if o.get("resourceType") == "Observation"],
+        patient=patient,
+        reference_date=max((d for d in dates if d), default=None),
+    )
     cards: list[dict] = []
     for rule in pddi.RULES.values():
         cards.extend(rule(data))
@@ -230,11 +261,20 @@ def _onc_cards(data: pddi.OrderData) -> list[dict]:
         if not involved:
             continue
         pid = pddi._patient_ref(data)
-        suggestions = [{"label": f"Cancel {pddi._display(involved[0])}", "actions": [pddi._cancel_action(involved[0])]},
-                       pddi._issue_suggestion(hit, pid)]
-        cards.append(pddi._card(f"{hit.ingredient_a} + {hit.ingredient_b}: ONC {hit.source.split(':')[1]} "
-                                "interaction", INDICATOR[hit.severity], hit.detail, f"onc|{'|'.join(sorted(pair))}",
-                                suggestions, []))
+        suggestions = [
+            {"label": f"Cancel {pddi._display(involved[0])}", "actions": [pddi._cancel_action(involved[0])]},
+            pddi._issue_suggestion(hit, pid),
+        ]
+        cards.append(
+            pddi._card(
+                f"{hit.ingredient_a} + {hit.ingredient_b}: ONC {hit.source.split(':')[1]} interaction",
+                INDICATOR[hit.severity],
+                hit.detail,
+                f"onc|{'|'.join(sorted(pair))}",
+                suggestions,
+                [],
+            )
+        )
     return cards
 
 
@@ -249,21 +289,29 @@ def score_cards(req: CDSRequest, prefetch: Mapping[str, Any]) -> list[dict]:
         lines = [f"- {c.label}: {c.points} ({c.value})" for c in result.criteria]
         if result.missing:
             lines.append(f"\nMissing: {', '.join(result.missing)}. Assumed: {'; '.join(result.assumptions)}")
-        cards.append({"summary": f"{result.score} {result.total} ({result.band})"[:140],
-                      "indicator": SCORE_INDICATOR.get(result.band or "", "info"),
-                      "detail": f"{result.interpretation}\n\n" + "\n".join(lines) + f"\n\nSource: {result.citation}",
-                      "source": {"label": "smartcare clinical scores", "topic": {"code": result.score}},
-                      "extension": {"smartcare-score": result.to_dict()}})
+        cards.append(
+            {
+                "summary": f"{result.score} {result.total} ({result.band})"[:140],
+                "indicator": SCORE_INDICATOR.get(result.band or "", "info"),
+                "detail": f"{result.interpretation}\n\n" + "\n".join(lines) + f"\n\nSource: {result.citation}",
+                "source": {"label": "smartcare clinical scores", "topic": {"code": result.score}},
+                "extension": {"smartcare-score": result.to_dict()},
+            }
+        )
     return cards
 
 
-def handle(service_id: str, body: Any, *, client: httpx.Client | None = None,
-           cache: CoordinationCache | None = None) -> dict:
+def handle(
+    service_id: str, body: Any, *, client: httpx.Client | None = None, cache: CoordinationCache | None = None
+) -> dict:
     """Answer one hook call: ``{"cards": [...]}``. Raises HookRequestError / UnknownServiceError."""
     req = parse_request(service_id, body)
     svc = service(service_id)
-    prefetch = fetch_prefetch(req, svc.get("prefetch") or {}, client) if not _legacy_prefetch(req) else dict(
-        req.prefetch or {})
+    prefetch = (
+        fetch_prefetch(req, svc.get("prefetch") or {}, client)
+        if not _legacy_prefetch(req)
+        else dict(req.prefetch or {})
+    )
     if svc["hook"] == "patient-view":
         cards = score_cards(req, prefetch)
     else:

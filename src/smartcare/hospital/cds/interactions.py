@@ -27,8 +27,10 @@ ONC_CITATIONS = {
     "non_interruptive": "Phansalkar S et al. Drug-drug interactions that should be non-interruptive in order to reduce "
     "alert fatigue in electronic health records. JAMIA 2013;20(3):489-493.",
 }
-MAPPING_CITATION = "Ayvaz S et al. Toward a complete dataset of drug-drug interaction information from publicly " \
+MAPPING_CITATION = (
+    "Ayvaz S et al. Toward a complete dataset of drug-drug interaction information from publicly "
     "available sources. J Biomed Inform 2015;55:206-217."
+)
 SEVERITY = {"high_priority": "high", "non_interruptive": "low"}
 
 
@@ -66,7 +68,9 @@ def onc_pairs(root: str | None = None) -> dict[frozenset[str], PairRecord]:
                 a, b = row["drug1_name"].strip().lower(), row["drug2_name"].strip().lower()
                 if a == b:
                     continue
-                out[frozenset((a, b))] = PairRecord(a, b, row["drug1_drugbank_id"], row["drug2_drugbank_id"], row["onc_list"])
+                out[frozenset((a, b))] = PairRecord(
+                    a, b, row["drug1_drugbank_id"], row["drug2_drugbank_id"], row["onc_list"]
+                )
     return out
 
 
@@ -100,7 +104,11 @@ def check_medications(resources, *, include_non_interruptive: bool = True) -> li
         hit = found.get(key)
         if hit is None:
             hit = found[key] = Interaction(
-                ia.name, ib.name, severity, f"onc:{rec.onc_list}", [ONC_CITATIONS[rec.onc_list], MAPPING_CITATION],
+                ia.name,
+                ib.name,
+                severity,
+                f"onc:{rec.onc_list}",
+                [ONC_CITATIONS[rec.onc_list], MAPPING_CITATION],
                 detail=f"{ia.name} + {ib.name}: ONC {rec.onc_list.replace('_', '-')} interaction "
                 f"({'interruptive alert' if rec.onc_list == 'high_priority' else 'informational, do not interrupt'}).",
                 drugbank=(rec.drugbank1, rec.drugbank2),
@@ -118,15 +126,27 @@ def detected_issue(interaction: Interaction, patient: str | None = None, issue_i
         "resourceType": "DetectedIssue",
         "id": issue_id or str(uuid.uuid4()),
         "status": "preliminary",
-        "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "DRG",
-                             "display": "Drug Interaction Alert"}]},
+        "code": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "DRG",
+                    "display": "Drug Interaction Alert",
+                }
+            ]
+        },
         "severity": interaction.severity,
         "implicated": [{"reference": r} for r in interaction.references if "/" in r],
-        "detail": interaction.detail or f"Potential interaction: {interaction.ingredient_a} + {interaction.ingredient_b}",
+        "detail": interaction.detail
+        or f"Potential interaction: {interaction.ingredient_a} + {interaction.ingredient_b}",
         "reference": "https://www.healthit.gov/topic/safety/drug-drug-interactions",
         "evidence": [{"detail": [{"display": e}]} for e in interaction.evidence],
-        "extension": [{"url": "https://smartcare.example.org/fhir/StructureDefinition/ddi-source",
-                       "valueString": interaction.source}],
+        "extension": [
+            {
+                "url": "https://smartcare.example.org/fhir/StructureDefinition/ddi-source",
+                "valueString": interaction.source,
+            }
+        ],
     }
     if patient:
         issue["patient"] = {"reference": patient if "/" in patient else f"Patient/{patient}"}

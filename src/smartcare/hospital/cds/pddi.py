@@ -66,8 +66,11 @@ def _display(res: Mapping) -> str:
 
 def _cancel_action(draft: Mapping) -> dict:
     if draft.get("id"):
-        return {"type": "delete", "description": f"Remove the draft order for {_display(draft)}",
-                "resourceId": f"{draft.get('resourceType', 'MedicationRequest')}/{draft['id']}"}
+        return {
+            "type": "delete",
+            "description": f"Remove the draft order for {_display(draft)}",
+            "resourceId": f"{draft.get('resourceType', 'MedicationRequest')}/{draft['id']}",
+        }
     cancelled = dict(draft, status="cancelled")
     return {"type": "update", "description": f"Cancel the draft order for {_display(draft)}", "resource": cancelled}
 
@@ -75,17 +78,32 @@ def _cancel_action(draft: Mapping) -> dict:
 def _card(summary: str, indicator: str, detail: str, key: str, suggestions: list[dict], links: list[dict]) -> dict:
     for s in suggestions:
         s.setdefault("uuid", str(uuid.uuid4()))
-    card = {"uuid": str(uuid.uuid4()), "summary": summary[:140], "indicator": indicator, "detail": detail,
-            "source": dict(SOURCE), "suggestions": suggestions, "links": links, "key": key}
+    card = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary[:140],
+        "indicator": indicator,
+        "detail": detail,
+        "source": dict(SOURCE),
+        "suggestions": suggestions,
+        "links": links,
+        "key": key,
+    }
     if suggestions:
         card["selectionBehavior"] = "at-most-one"
     return card
 
 
 def _issue_suggestion(interaction: Interaction, patient: str | None) -> dict:
-    return {"label": "Record this interaction (DetectedIssue)",
-            "actions": [{"type": "create", "description": "Create a DetectedIssue documenting the PDDI",
-                         "resource": detected_issue(interaction, patient)}]}
+    return {
+        "label": "Record this interaction (DetectedIssue)",
+        "actions": [
+            {
+                "type": "create",
+                "description": "Create a DetectedIssue documenting the PDDI",
+                "resource": detected_issue(interaction, patient),
+            }
+        ],
+    }
 
 
 def _patient_ref(data: OrderData) -> str | None:
@@ -99,7 +117,7 @@ def _patient_ref(data: OrderData) -> str | None:
 
 
 def _ugib_history(data: OrderData) -> list[dict]:
-    ugib_codes = set(rxnorm_valueset("Valueset_Hx_UGIB_snomed"))
+    ugib_codes = set(rxnorm.valueset("Valueset_Hx_UGIB_snomed"))
     hits = []
     for c in data.conditions:
         if ugib_codes & set(codes(c.get("code"), "http://snomed.info/sct")):
@@ -109,21 +127,6 @@ def _ugib_history(data: OrderData) -> list[dict]:
         if name in inputs:
             hits.extend(c for c in data.conditions if ref(c) in inputs[name].references and c not in hits)
     return hits
-
-
-def rxnorm_valueset(name: str) -> list[str]:
-    """Codes of one PDDI-CDS value set (any code system); [] when the dataset is absent."""
-    import csv
-
-    from smartcare.core.data import dataset_path
-    from smartcare.core.errors import DatasetMissingError
-
-    try:
-        path = dataset_path("hospital/pddi-cds-hooks") / "pddi_valueset_codes.csv"
-    except DatasetMissingError:
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [r["code"] for r in csv.DictReader(fh) if r["valueset_name"] == name]
 
 
 def warfarin_nsaids(data: OrderData) -> list[dict]:
@@ -139,13 +142,21 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
     systemic_nsaids = [(m, i) for m, i in nsaid_all if i.systemic]
     factors: list[str] = []
     if not systemic_nsaids:
-        action, indicator, why = "No special precautions", "info", (
-            f"The NSAID ({_display(nsaid_res)}) is {nsaid_all[0][1].route}: relatively low systemic absorption.")
+        action, indicator, why = (
+            "No special precautions",
+            "info",
+            (f"The NSAID ({_display(nsaid_res)}) is {nsaid_all[0][1].route}: relatively low systemic absorption."),
+        )
     elif _with(data.all_meds, "ppi") or _with(data.all_meds, "misoprostol"):
         gastro = (_with(data.all_meds, "ppi") + _with(data.all_meds, "misoprostol"))[0][0]
-        action, indicator, why = "Assess risk and take action if necessary", "warning", (
-            f"The patient is taking {_display(gastro)}; proton pump inhibitors and misoprostol may reduce the risk "
-            "of upper GI bleeding in patients receiving NSAIDs and warfarin.")
+        action, indicator, why = (
+            "Assess risk and take action if necessary",
+            "warning",
+            (
+                f"The patient is taking {_display(gastro)}; proton pump inhibitors and misoprostol may reduce the risk "
+                "of upper GI bleeding in patients receiving NSAIDs and warfarin."
+            ),
+        )
     else:
         for c in _ugib_history(data):
             factors.append(f"history of upper GI bleeding / peptic ulcer ({ref(c)})")
@@ -166,33 +177,57 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
             action, indicator = "Assess risk and take action if necessary", "warning"
             why = "No PPI/misoprostol co-medication and no additional bleeding risk factor found."
     interaction = Interaction(
-        "warfarin", nsaid_all[0][1].name, {"info": "low", "warning": "moderate", "critical": "high"}[indicator],
+        "warfarin",
+        nsaid_all[0][1].name,
+        {"info": "low", "warning": "moderate", "critical": "high"}[indicator],
         "pddi-cds:warfarin-nsaids",
         ["HL7 PDDI-CDS IG, Warfarin + NSAIDs use case", "Masclee GMC et al. Gastroenterology 2014;147(4):784-792"],
         references=[ref(warf_res), ref(nsaid_res)],
-        detail=f"Warfarin + NSAID: increased risk of bleeding. {action}. {why}")
-    detail = (f"**{action}.** {why}\n\nNSAIDs have antiplatelet effects that increase bleeding risk with warfarin, "
-              "mostly upper GI bleeding. If the NSAID is used as an analgesic or antipyretic, prefer acetaminophen "
-              "(monitor the INR above 2 g/day for several days); for more severe pain consider short-term opioids.")
+        detail=f"Warfarin + NSAID: increased risk of bleeding. {action}. {why}",
+    )
+    detail = (
+        f"**{action}.** {why}\n\nNSAIDs have antiplatelet effects that increase bleeding risk with warfarin, "
+        "mostly upper GI bleeding. If the NSAID is used as an analgesic or antipyretic, prefer acetaminophen "
+        "(monitor the INR above 2 g/day for several days); for more severe pain consider short-term opioids."
+    )
     suggestions = []
     draft_nsaids = [m for m, _ in nsaid_new]
     if indicator != "info":
         target = draft_nsaids[0] if draft_nsaids else warf_new[0][0]
-        suggestions.append({"label": f"Cancel {_display(target)}", "isRecommended": indicator == "critical",
-                            "actions": [_cancel_action(target)]})
+        suggestions.append(
+            {
+                "label": f"Cancel {_display(target)}",
+                "isRecommended": indicator == "critical",
+                "actions": [_cancel_action(target)],
+            }
+        )
         if draft_nsaids:
-            new = {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-                   "medicationCodeableConcept": {"coding": [dict(ACETAMINOPHEN)], "text": ACETAMINOPHEN["display"]}}
+            new = {
+                "resourceType": "MedicationRequest",
+                "status": "draft",
+                "intent": "order",
+                "medicationCodeableConcept": {"coding": [dict(ACETAMINOPHEN)], "text": ACETAMINOPHEN["display"]},
+            }
             if pid:
                 new["subject"] = {"reference": pid}
-            suggestions.append({"label": "Replace the NSAID with acetaminophen",
-                                "actions": [_cancel_action(draft_nsaids[0]),
-                                            {"type": "create", "description": "Order acetaminophen instead",
-                                             "resource": new}]})
+            suggestions.append(
+                {
+                    "label": "Replace the NSAID with acetaminophen",
+                    "actions": [
+                        _cancel_action(draft_nsaids[0]),
+                        {"type": "create", "description": "Order acetaminophen instead", "resource": new},
+                    ],
+                }
+            )
     suggestions.append(_issue_suggestion(interaction, pid))
     summary = f"Warfarin + {nsaid_all[0][1].name}: {action.lower()} (bleeding risk)"
-    links = [{"label": "PDDI-CDS IG: Warfarin + NSAIDs", "url": "http://hl7.org/fhir/uv/pddi/use-cases.html",
-              "type": "absolute"}]
+    links = [
+        {
+            "label": "PDDI-CDS IG: Warfarin + NSAIDs",
+            "url": "http://hl7.org/fhir/uv/pddi/use-cases.html",
+            "type": "absolute",
+        }
+    ]
     return [_card(summary, indicator, detail, f"warfarin-nsaids|{action}", suggestions, links)]
 
 
@@ -216,14 +251,22 @@ def digoxin_cyclosporine(data: OrderData) -> list[dict]:
         return []
     pid = _patient_ref(data)
     draft = (dig_new or cyc_new)[0][0]
-    links = [{"label": "PDDI-CDS IG: Digoxin + Cyclosporine", "url": "http://hl7.org/fhir/uv/pddi/use-cases.html",
-              "type": "absolute"}]
-    interaction = Interaction("digoxin", "cyclosporine", "high", "pddi-cds:digoxin-cyclosporine",
-                              ["HL7 PDDI-CDS IG, Digoxin + Cyclosporine use case",
-                               "Dorian P et al. Clin Invest Med 1988;11(2):108-112"],
-                              references=[ref(dig_all[0][0]), ref(cyc_all[0][0])],
-                              detail="Digoxin + cyclosporine: P-glycoprotein inhibition raises digoxin levels "
-                                     "(risk of digitalis toxicity).")
+    links = [
+        {
+            "label": "PDDI-CDS IG: Digoxin + Cyclosporine",
+            "url": "http://hl7.org/fhir/uv/pddi/use-cases.html",
+            "type": "absolute",
+        }
+    ]
+    interaction = Interaction(
+        "digoxin",
+        "cyclosporine",
+        "high",
+        "pddi-cds:digoxin-cyclosporine",
+        ["HL7 PDDI-CDS IG, Digoxin + Cyclosporine use case", "Dorian P et al. Clin Invest Med 1988;11(2):108-112"],
+        references=[ref(dig_all[0][0]), ref(cyc_all[0][0])],
+        detail="Digoxin + cyclosporine: P-glycoprotein inhibition raises digoxin levels (risk of digitalis toxicity).",
+    )
     level_obs = _latest(data, {"10535-3"})
     level = _value(level_obs)
     recent = level_obs is not None
@@ -232,31 +275,58 @@ def digoxin_cyclosporine(data: OrderData) -> list[dict]:
         recent = taken is None or (data.reference_date - taken).days <= LEVEL_LOOKBACK_DAYS  # newer: recent
     lo, hi = DIGOXIN_RANGE
     if not recent or level is None:
-        summary, indicator, action = (f"No digoxin level on record within {LEVEL_LOOKBACK_DAYS} days (digoxin + "
-                                      "cyclosporine)"), "warning", "Use only if benefits outweigh risks"
+        summary, indicator, action = (
+            (f"No digoxin level on record within {LEVEL_LOOKBACK_DAYS} days (digoxin + cyclosporine)"),
+            "warning",
+            "Use only if benefits outweigh risks",
+        )
         why = "Initiating cyclosporine is expected to increase digoxin levels; no reliable recent level is available."
     elif level > hi:
-        summary, indicator, action = (f"Digoxin level {level} ng/mL above range (digoxin + cyclosporine)",
-                                      "critical", "Use only if benefit outweighs risk")
+        summary, indicator, action = (
+            f"Digoxin level {level} ng/mL above range (digoxin + cyclosporine)",
+            "critical",
+            "Use only if benefit outweighs risk",
+        )
         why = f"Digoxin {level} ng/mL ({ref(level_obs)}) exceeds {hi} ng/mL before adding the interacting drug."
     else:
-        summary, indicator, action = (f"Digoxin level {level} ng/mL (digoxin + cyclosporine): assess risk",
-                                      "warning", "Assess risk and take action if necessary")
-        why = (f"Digoxin {level} ng/mL ({ref(level_obs)}) is {'within' if level >= lo else 'below'} the "
-               f"{lo}-{hi} ng/mL range; anticipate an increase after cyclosporine, monitor and adjust the dose.")
-    level_order = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
-                   "code": {"coding": [{"system": "http://loinc.org", "code": "10535-3",
-                                        "display": "Digoxin [Mass/volume] in Serum or Plasma"}]}}
+        summary, indicator, action = (
+            f"Digoxin level {level} ng/mL (digoxin + cyclosporine): assess risk",
+            "warning",
+            "Assess risk and take action if necessary",
+        )
+        why = (
+            f"Digoxin {level} ng/mL ({ref(level_obs)}) is {'within' if level >= lo else 'below'} the "
+            f"{lo}-{hi} ng/mL range; anticipate an increase after cyclosporine, monitor and adjust the dose."
+        )
+    level_order = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": {
+            "coding": [
+                {"system": "http://loinc.org", "code": "10535-3", "display": "Digoxin [Mass/volume] in Serum or Plasma"}
+            ]
+        },
+    }
     if pid:
         level_order["subject"] = {"reference": pid}
     suggestions = [
-        {"label": "Order a digoxin level", "actions": [{"type": "create", "description": "Digoxin trough within "
-                                                         "24 h of starting cyclosporine", "resource": level_order}]},
+        {
+            "label": "Order a digoxin level",
+            "actions": [
+                {
+                    "type": "create",
+                    "description": "Digoxin trough within 24 h of starting cyclosporine",
+                    "resource": level_order,
+                }
+            ],
+        },
         {"label": f"Cancel {_display(draft)}", "actions": [_cancel_action(draft)]},
         _issue_suggestion(interaction, pid),
     ]
-    cards = [_card(summary, indicator, f"**{action}.** {why}", f"digoxin-cyclosporine|level|{action}", suggestions,
-                   links)]
+    cards = [
+        _card(summary, indicator, f"**{action}.** {why}", f"digoxin-cyclosporine|level|{action}", suggestions, links)
+    ]
     cards.append(_digoxin_risk_card(data, links))
     return cards
 
@@ -278,9 +348,11 @@ def _digoxin_risk_card(data: OrderData, links: list[dict]) -> dict:
             problems.append(f"raised creatinine ({v} mg/dL)")
     if cr is None and egfr is None:
         problems.append("no renal function result")
-    checks = [("potassium", {"2823-3", "6298-4", "75940-7", "22760-3"}, lambda v: v < 3.5, "hypokalaemia"),
-              ("magnesium", {"19123-9", "2601-3"}, lambda v: (v / 2.43 if v > 1.2 else v) < 0.7, "hypomagnesaemia"),
-              ("calcium", {"17861-6"}, lambda v: (v * 4.008 if v < 4 else v) > 10.5, "hypercalcaemia")]
+    checks = [
+        ("potassium", {"2823-3", "6298-4", "75940-7", "22760-3"}, lambda v: v < 3.5, "hypokalaemia"),
+        ("magnesium", {"19123-9", "2601-3"}, lambda v: (v / 2.43 if v > 1.2 else v) < 0.7, "hypomagnesaemia"),
+        ("calcium", {"17861-6"}, lambda v: (v * 4.008 if v < 4 else v) > 10.5, "hypercalcaemia"),
+    ]
     for name, loinc, bad, label in checks:
         o = _latest(data, loinc)
         if o is None:
@@ -294,12 +366,23 @@ def _digoxin_risk_card(data: OrderData, links: list[dict]) -> dict:
         for m, _ in _with(data.all_meds, cls):
             problems.append(f"{cls.replace('_', ' ')}: {_display(m)}")
     if problems:
-        return _card("Digoxin toxicity risk factors: " + "; ".join(problems)[:100], "warning",
-                     "**Assess risk and take action if necessary.** Reduced renal function and electrolyte "
-                     "abnormalities (low K or Mg, high Ca) raise digoxin levels or toxicity: " + "; ".join(problems)
-                     + ".", "digoxin-cyclosporine|risk|" + "|".join(sorted(problems)), [], links)
-    return _card("Renal function and electrolytes checked and normal; no loop or potassium-sparing diuretic", "info",
-                 "Results: " + ", ".join(seen) + ".", "digoxin-cyclosporine|risk|normal", [], links)
+        return _card(
+            "Digoxin toxicity risk factors: " + "; ".join(problems)[:100],
+            "warning",
+            "**Assess risk and take action if necessary.** Reduced renal function and electrolyte "
+            "abnormalities (low K or Mg, high Ca) raise digoxin levels or toxicity: " + "; ".join(problems) + ".",
+            "digoxin-cyclosporine|risk|" + "|".join(sorted(problems)),
+            [],
+            links,
+        )
+    return _card(
+        "Renal function and electrolytes checked and normal; no loop or potassium-sparing diuretic",
+        "info",
+        "Results: " + ", ".join(seen) + ".",
+        "digoxin-cyclosporine|risk|normal",
+        [],
+        links,
+    )
 
 
 RULES = {"warfarin-nsaids": warfarin_nsaids, "digoxin-cyclosporine": digoxin_cyclosporine}

@@ -73,6 +73,17 @@ def valueset_codes(root: str | None = None) -> dict[str, tuple[str, str]]:
 
 
 @cache
+def valueset(name: str, root: str | None = None) -> tuple[str, ...]:
+    """Codes (any code system) of one PDDI-CDS IG value set, e.g. ``Valueset_Hx_UGIB_snomed``; () if absent."""
+    try:
+        path = dataset_path("hospital/pddi-cds-hooks", root) / "pddi_valueset_codes.csv"
+    except DatasetMissingError:
+        return ()
+    with path.open(encoding="utf-8") as fh:
+        return tuple(r["code"] for r in csv.DictReader(fh) if r["valueset_name"] == name)
+
+
+@cache
 def onc_names(root: str | None = None) -> frozenset[str]:
     """Ingredient names in the ONC DDI lists (lower case); empty if the dataset is absent."""
     try:

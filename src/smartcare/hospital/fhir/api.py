@@ -171,9 +171,7 @@ def system_search(request: Request, store: StoreDep) -> Response:
 def batch_or_transaction(request: Request, store: StoreDep, body: BodyDep) -> Response:
     _check_format(request)
     bundle = _parse(request, body, "Bundle")
-    processor = BundleProcessor(
-        store, _base(request), return_resources=_prefer(request, "return") != "minimal"
-    )
+    processor = BundleProcessor(store, _base(request), return_resources=_prefer(request, "return") != "minimal")
     try:
         result = processor.run(bundle)
         store.commit()
@@ -293,12 +291,8 @@ def patch(rtype: str, rid: str, request: Request, store: StoreDep, body: BodyDep
     _check_format(request)
     ctype = request.headers.get("content-type", "")
     if "json-patch" not in ctype and "json" not in ctype:
-        raise FhirError(
-            415, "PATCH needs Content-Type application/json-patch+json", expression=["Content-Type"]
-        )
-    res = store.patch(
-        _type(rtype), rid, _parse(request, body, "JSON Patch"), if_match=request.headers.get("if-match")
-    )
+        raise FhirError(415, "PATCH needs Content-Type application/json-patch+json", expression=["Content-Type"])
+    res = store.patch(_type(rtype), rid, _parse(request, body, "JSON Patch"), if_match=request.headers.get("if-match"))
     store.commit()
     return _written(request, res, 200)
 

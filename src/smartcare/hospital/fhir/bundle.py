@@ -113,9 +113,7 @@ class BundleProcessor:
                 rtype, query = ref.split("?", 1)
                 found = self.store.find(rtype, query)
                 if len(found) != 1:
-                    raise FhirError(
-                        412, f"entry[{i}]: conditional reference {ref} matches {len(found)} resources"
-                    )
+                    raise FhirError(412, f"entry[{i}]: conditional reference {ref} matches {len(found)} resources")
                 out["reference"] = f"{rtype}/{found[0].res_id}"
             return out
         if isinstance(node, list):
@@ -167,9 +165,7 @@ class BundleProcessor:
                 ops = json.loads(base64.b64decode(resource.get("data", "")))
             if len(parts) != 2:
                 raise FhirError(400, f"entry[{i}]: PATCH url must be Type/id, not {url}")
-            return self._write_entry(
-                self.store.patch(parts[0], parts[1], ops, if_match=req.get("ifMatch")), 200
-            )
+            return self._write_entry(self.store.patch(parts[0], parts[1], ops, if_match=req.get("ifMatch")), 200)
         if method == "DELETE":
             if query:
                 self.store.conditional_delete(parts[0], query)
@@ -188,9 +184,7 @@ class BundleProcessor:
             return self._write_entry(self.store.vread(parts[0], parts[1], parts[3]), 200)
         if len(parts) <= 1:
             items = parse_qsl(query, keep_blank_values=True)
-            bundle = searchset.search_bundle(
-                self.store.session, parts[0] if parts else None, items, self.base
-            )
+            bundle = searchset.search_bundle(self.store.session, parts[0] if parts else None, items, self.base)
             return {"resource": bundle, "response": {"status": _status(200)}}
         raise FhirError(400, f"entry[{i}]: unsupported GET url {'/'.join(parts)}")
 

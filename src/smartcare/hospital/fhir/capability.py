@@ -80,8 +80,7 @@ def capability_statement(base: str, software_version: str) -> dict[str, Any]:
                 "resource": rest_resources,
                 "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS],
                 "searchParam": [
-                    {"name": n, "type": "special" if n != "_count" else "number"}
-                    for n in SEARCH_RESULT_PARAMS
+                    {"name": n, "type": "special" if n != "_count" else "number"} for n in SEARCH_RESULT_PARAMS
                 ],
             }
         ],

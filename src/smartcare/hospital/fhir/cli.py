@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from smartcare.core.settings import get_settings
-from smartcare.hospital.fhir.db import drop_all, engine_for, make_engine
+from smartcare.hospital.fhir.db import engine_for, reset_db
 
 
 def fhir_load(
@@ -34,10 +34,7 @@ def fhir_reset(
     url = database_url or get_settings().resolved_database_url()
     if not yes:
         typer.confirm(f"Delete all FHIR data in {url.split('@')[-1]}?", abort=True)
-    engine = make_engine(url)
-    drop_all(engine)
-    engine.dispose()
-    engine_for(url)
+    reset_db(url)
     typer.echo("FHIR store reset")
 
 

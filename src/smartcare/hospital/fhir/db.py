@@ -78,9 +78,7 @@ def _index_table(name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] 
     )
 
 
-idx_string = _index_table(
-    "fhir_idx_string", Column("value", String(255)), Column("exact", Text), indexes=(("value",),)
-)
+idx_string = _index_table("fhir_idx_string", Column("value", String(255)), Column("exact", Text), indexes=(("value",),))
 idx_token = _index_table(
     "fhir_idx_token",
     Column("system", String(255)),
@@ -177,8 +175,15 @@ def engine_for(url: str) -> Engine:
         return _ENGINES[url]
 
 
-def drop_all(engine: Engine) -> None:
-    """Drop every FHIR table and the migration marker (``smartcare hospital fhir-reset``)."""
+def reset_db(url: str) -> None:
+    """Drop every FHIR table and the migration marker, then migrate an empty schema again."""
+    with _LOCK:
+        cached = _ENGINES.pop(url, None)
+    if cached is not None:
+        cached.dispose()
+    engine = make_engine(url)
     with engine.begin() as conn:
         METADATA.drop_all(conn)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
+    init_db(engine)
+    engine.dispose()

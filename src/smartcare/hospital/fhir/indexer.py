@@ -21,9 +21,7 @@ from smartcare.hospital.fhir.values import date_range, norm_string
 
 _SIMPLE = re.compile(r"^[A-Za-z]\w*(\.[A-Za-z]\w*)+$")
 # Fast paths for the two filters that dominate the definitions (after the searchparams rewrites).
-_REF_TYPE = re.compile(
-    r"^([\w.]+)\.where\(reference\.startsWith\('(\w+)/'\) or reference\.contains\('/\w+/'\)\)$"
-)
+_REF_TYPE = re.compile(r"^([\w.]+)\.where\(reference\.startsWith\('(\w+)/'\) or reference\.contains\('/\w+/'\)\)$")
 _SYSTEM_IS = re.compile(r"^([\w.]+)\.where\(system='([\w-]+)'\)$")
 _STRING_KEYS = (
     "family",

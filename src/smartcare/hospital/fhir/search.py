@@ -126,9 +126,7 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
         try:
             lo, hi = date_range(text)
         except ValueError:
-            raise FhirError(
-                400, f"Invalid date '{raw}' for parameter '{p.code}'", expression=[p.code]
-            ) from None
+            raise FhirError(400, f"Invalid date '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
         return _ordered((c.low, c.high), prefix, lo, hi)
     if t in ("number", "quantity"):
         prefix, text = _prefix(raw, True)
@@ -136,9 +134,7 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
         try:
             val, lo, hi = number_range(num)
         except ValueError:
-            raise FhirError(
-                400, f"Invalid number '{raw}' for parameter '{p.code}'", expression=[p.code]
-            ) from None
+            raise FhirError(400, f"Invalid number '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
         if prefix not in ("eq", "ne", "ap"):
             lo = hi = val
         cond = _ordered((c.value, c.value), prefix, lo, hi, val)
@@ -217,9 +213,7 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
 
 def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res) -> ColumnElement[bool]:
     if p.type != "reference":
-        raise FhirError(
-            400, f"Chaining needs a reference parameter; '{p.code}' is {p.type}", expression=[p.code]
-        )
+        raise FhirError(400, f"Chaining needs a reference parameter; '{p.code}' is {p.type}", expression=[p.code])
     targets = [modifier] if modifier else list(p.target)
     if not targets:
         raise FhirError(400, f"Chained parameter '{p.code}' needs a type modifier", expression=[p.code])
@@ -245,9 +239,7 @@ def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res)
 def _has(rtype: str, key: str, raw: str, res) -> ColumnElement[bool]:
     parts = key.split(":", 3)
     if len(parts) < 4:
-        raise FhirError(
-            400, f"'_has' needs the form _has:Type:reference:parameter, got '{key}'", expression=[key]
-        )
+        raise FhirError(400, f"'_has' needs the form _has:Type:reference:parameter, got '{key}'", expression=[key])
     _, src_type, ref_code, rest = parts
     ref = _param(src_type, ref_code)
     if ref.type != "reference":

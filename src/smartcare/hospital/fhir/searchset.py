@@ -93,15 +93,11 @@ def _options(items: list[tuple[str, str]]) -> dict[str, Any]:
             opts["elements"] = [e.split(".")[-1] for e in value.split(",") if e]
         elif name == "_total":
             if value not in ("none", "estimate", "accurate"):
-                raise FhirError(
-                    400, f"_total must be none, estimate or accurate, not '{value}'", expression=["_total"]
-                )
+                raise FhirError(400, f"_total must be none, estimate or accurate, not '{value}'", expression=["_total"])
             opts["total"] = value
         elif name == "_count":
             if not value.isdigit():
-                raise FhirError(
-                    400, f"_count must be a non-negative integer, not '{value}'", expression=["_count"]
-                )
+                raise FhirError(400, f"_count must be a non-negative integer, not '{value}'", expression=["_count"])
             opts["count"] = min(int(value), MAX_COUNT)
     return opts
 
@@ -119,9 +115,7 @@ def _include_targets(session: Session, rows: list[Any], spec: str) -> list[Any]:
         conds = [idx_reference.c.res_pk.in_([r.pk for r in rows])]
     else:
         if len(parts) < 2:
-            raise FhirError(
-                400, f"_include must be Type:param[:target], not '{spec}'", expression=["_include"]
-            )
+            raise FhirError(400, f"_include must be Type:param[:target], not '{spec}'", expression=["_include"])
         src, code = parts[0], parts[1]
         search._param(src, code)
         conds = [
@@ -132,9 +126,7 @@ def _include_targets(session: Session, rows: list[Any], spec: str) -> list[Any]:
             conds.append(idx_reference.c.target_type == parts[2])
     keys = {
         (t, i)
-        for t, i in session.execute(
-            select(idx_reference.c.target_type, idx_reference.c.target_id).where(*conds)
-        )
+        for t, i in session.execute(select(idx_reference.c.target_type, idx_reference.c.target_id).where(*conds))
         if t and i
     }
     if not keys:
@@ -152,9 +144,7 @@ def _include_targets(session: Session, rows: list[Any], spec: str) -> list[Any]:
 def _revinclude_sources(session: Session, rows: list[Any], spec: str) -> list[Any]:
     parts = spec.split(":")
     if len(parts) < 2:
-        raise FhirError(
-            400, f"_revinclude must be Type:param[:target], not '{spec}'", expression=["_revinclude"]
-        )
+        raise FhirError(400, f"_revinclude must be Type:param[:target], not '{spec}'", expression=["_revinclude"])
     src, code = parts[0], parts[1]
     if code != "*":
         search._param(src, code)
@@ -168,9 +158,7 @@ def _revinclude_sources(session: Session, rows: list[Any], spec: str) -> list[An
     if code != "*":
         conds.append(idx_reference.c.param == code)
     refs = select(idx_reference.c.res_pk).where(*conds)
-    return list(
-        session.execute(select(resources).where(resources.c.pk.in_(refs), resources.c.deleted == false()))
-    )
+    return list(session.execute(select(resources).where(resources.c.pk.in_(refs), resources.c.deleted == false())))
 
 
 def included(session: Session, matches: list[Any], opts: dict[str, Any]) -> list[Any]:
@@ -263,15 +251,15 @@ def search_bundle(
     if opts["summary"] == "count":
         from sqlalchemy import func
 
-        total = session.execute(
-            select(func.count()).select_from(query.order_by(None).subquery())
-        ).scalar_one()
+        total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
         return _render(session, base, [], total, {**opts, "total": "accurate"}, self_link)
     all_pks = pks if pks is not None else list(session.execute(query).scalars())
     count = opts["count"]
     total = len(all_pks)
     links = list(self_link)
-    if total > count:
+    if total <= count:  # a single page: first and last are the page itself
+        links += [{"relation": "first", "url": self_link[0]["url"]}, {"relation": "last", "url": self_link[0]["url"]}]
+    else:
         sid = str(uuid.uuid4())
         created = now()
         session.execute(delete(searches).where(searches.c.created < created - SNAPSHOT_TTL))
@@ -329,9 +317,7 @@ def history_bundle(
     if more:
         links.append({"relation": "next", "url": f"{self_url}{sep}_offset={offset + count}&_count={count}"})
     if offset:
-        links.append(
-            {"relation": "previous", "url": f"{self_url}{sep}_offset={max(0, offset - count)}&_count={count}"}
-        )
+        links.append({"relation": "previous", "url": f"{self_url}{sep}_offset={max(0, offset - count)}&_count={count}"})
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),

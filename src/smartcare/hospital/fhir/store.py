@@ -119,9 +119,7 @@ class FhirStore:
         if not vid.isdigit():
             raise FhirError(404, f"Version {vid!r} of {rtype}/{rid} is not known")
         row = self.session.execute(
-            select(history).where(
-                history.c.res_type == rtype, history.c.res_id == rid, history.c.version == int(vid)
-            )
+            select(history).where(history.c.res_type == rtype, history.c.res_id == rid, history.c.version == int(vid))
         ).first()
         if row is None:
             raise FhirError(404, f"Version {vid} of {rtype}/{rid} is not known")
@@ -182,9 +180,7 @@ class FhirStore:
         }
         self._pending.setdefault(history, []).append(row)
 
-    def create(
-        self, resource: Any, *, rid: str | None = None, if_none_exist: str | None = None
-    ) -> WriteResult:
+    def create(self, resource: Any, *, rid: str | None = None, if_none_exist: str | None = None) -> WriteResult:
         """POST: store with a server id (any client id is replaced); conditional with ``If-None-Exist``."""
         content = self._prepare(resource, None)
         rtype = content["resourceType"]
@@ -242,9 +238,7 @@ class FhirStore:
                 raise FhirError(412, f"If-Match given but {rtype}/{rid} does not exist")
             return self._insert(content, rid, method)
         if expected is not None and expected != row.version:
-            raise FhirError(
-                412, f"Version conflict on {rtype}/{rid}: If-Match {expected}, current {row.version}"
-            )
+            raise FhirError(412, f"Version conflict on {rtype}/{rid}: If-Match {expected}, current {row.version}")
         return self._new_version(row, content, method, expected is not None)
 
     def _new_version(self, row, content: dict[str, Any] | None, method: str, matched: bool) -> WriteResult:
@@ -260,9 +254,7 @@ class FhirStore:
         )
         if result.rowcount != 1:
             status = 412 if matched else 409
-            raise FhirError(
-                status, f"{row.res_type}/{row.res_id} was changed concurrently; retry with If-Match"
-            )
+            raise FhirError(status, f"{row.res_type}/{row.res_id} was changed concurrently; retry with If-Match")
         stored = Stored(row.res_type, row.res_id, version, when, deleted, content)
         self._history(stored, method)
         if deleted:
@@ -271,9 +263,7 @@ class FhirStore:
             self._index(row.pk, content, fresh=False)
         return WriteResult(stored, created=bool(row.deleted))
 
-    def conditional_update(
-        self, rtype: str, query: str, resource: Any, *, if_match: str | None = None
-    ) -> WriteResult:
+    def conditional_update(self, rtype: str, query: str, resource: Any, *, if_match: str | None = None) -> WriteResult:
         """PUT ``Type?criteria``: update the single match, create when none, 412 when several."""
         found = self.find(rtype, query)
         if len(found) > 1:
@@ -308,9 +298,7 @@ class FhirStore:
         if row is None or row.deleted:
             return None
         if expected is not None and expected != row.version:
-            raise FhirError(
-                412, f"Version conflict on {rtype}/{rid}: If-Match {expected}, current {row.version}"
-            )
+            raise FhirError(412, f"Version conflict on {rtype}/{rid}: If-Match {expected}, current {row.version}")
         return self._new_version(row, None, "DELETE", expected is not None).stored
 
     def conditional_delete(self, rtype: str, query: str) -> Stored | None:

@@ -111,7 +111,7 @@ def find_target(text: str, target: str) -> tuple[int, int]:
     words = re.findall(r"\w+", t)
     for n in range(len(words), 0, -1):
         for k in range(len(words) - n + 1):
-            pat = r"\b" + r"\W+".join(re.escape(w) for w in words[k:k + n]) + r"\b"
+            pat = r"\b" + r"\W+".join(re.escape(w) for w in words[k : k + n]) + r"\b"
             m = re.search(pat, low)
             if m and len(m.group(0)) >= 3:
                 return m.start(), m.end()
@@ -134,13 +134,17 @@ def annotate(sentence: str, target: str, nlp=None) -> Assertion:
         doc = proc(doc)
     ent = doc.ents[0]
     # a trigger inside the target phrase ("no lymphadenopathy" as the whole target) does not modify it
-    outside = [m for m in ent._.modifiers
-               if not (m.modifier_span[0] >= ent.start and m.modifier_span[1] <= ent.end)]
+    outside = [m for m in ent._.modifiers if not (m.modifier_span[0] >= ent.start and m.modifier_span[1] <= ent.end)]
     cats = {m.category.upper() for m in outside}
-    mods = [f"{m.category}:{doc[m.modifier_span[0]:m.modifier_span[1]].text.lower()}" for m in outside]
+    mods = [f"{m.category}:{doc[m.modifier_span[0] : m.modifier_span[1]].text.lower()}" for m in outside]
     return Assertion(
-        target=target, start=start, end=end,
-        negated=int("NEGATED_EXISTENCE" in cats), historical=int("HISTORICAL" in cats),
-        hypothetical=int("HYPOTHETICAL" in cats), possible=int("POSSIBLE_EXISTENCE" in cats),
-        experiencer="other" if "FAMILY" in cats else "patient", modifiers=mods,
+        target=target,
+        start=start,
+        end=end,
+        negated=int("NEGATED_EXISTENCE" in cats),
+        historical=int("HISTORICAL" in cats),
+        hypothetical=int("HYPOTHETICAL" in cats),
+        possible=int("POSSIBLE_EXISTENCE" in cats),
+        experiencer="other" if "FAMILY" in cats else "patient",
+        modifiers=mods,
     )

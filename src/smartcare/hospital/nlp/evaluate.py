@@ -11,8 +11,10 @@ from pathlib import Path
 from smartcare.core.data import dataset_path
 from smartcare.hospital.nlp.context import annotate, context_pipeline
 
-BASELINES = {"GeneralNegEx": {"precision": 0.935, "recall": 0.959, "f1": 0.947},
-             "genConText": {"precision": 0.984, "recall": 0.978, "f1": 0.981}}
+BASELINES = {
+    "GeneralNegEx": {"precision": 0.935, "recall": 0.959, "f1": 0.947},
+    "genConText": {"precision": 0.984, "recall": 0.978, "f1": 0.981},
+}
 
 
 def evaluate_negex(path: Path | str | None = None) -> dict:
@@ -27,8 +29,9 @@ def evaluate_negex(path: Path | str | None = None) -> dict:
     frame = pd.read_csv(path)
     nlp = context_pipeline()
     tp = fp = fn = tn = temporal_ok = exp_ok = 0
-    for sentence, target, neg, temp, exp in zip(frame.sentence, frame.condition, frame.negation_status,
-                                                frame.temporality, frame.experiencer, strict=True):
+    for sentence, target, neg, temp, exp in zip(
+        frame.sentence, frame.condition, frame.negation_status, frame.temporality, frame.experiencer, strict=True
+    ):
         a = annotate(str(sentence), str(target), nlp)
         gold = neg == "Negated"
         tp += a.negated and gold
@@ -40,7 +43,16 @@ def evaluate_negex(path: Path | str | None = None) -> dict:
         exp_ok += (a.experiencer == "patient") == (exp == "Patient")
     p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     n = len(frame)
-    return {"n": n, "tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn),
-            "precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / max(p + r, 1e-9), 4),
-            "temporality_accuracy": round(temporal_ok / n, 4), "experiencer_accuracy": round(exp_ok / n, 4),
-            "baselines": BASELINES}
+    return {
+        "n": n,
+        "tp": int(tp),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tn": int(tn),
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(2 * p * r / max(p + r, 1e-9), 4),
+        "temporality_accuracy": round(temporal_ok / n, 4),
+        "experiencer_accuracy": round(exp_ok / n, 4),
+        "baselines": BASELINES,
+    }

@@ -58,11 +58,14 @@ def note_pipeline():
     matcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add([TargetRule(r["literal"], r["category"]) for r in _rules("target_rules.json", "target_rules")])
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None})
-    sectionizer.add([SectionRule(r["literal"] + ":", r["category"]) for r in
-                     _rules("section_rules.json", "section_rules")])
+    sectionizer.add(
+        [SectionRule(r["literal"] + ":", r["category"]) for r in _rules("section_rules.json", "section_rules")]
+    )
     context = nlp.add_pipe("medspacy_context", config={"rules": None})
-    context.add(ctx.load_rules(ctx.RESOURCES / "context_rules.json")
-                + ctx.load_rules(ctx.RESOURCES / "context_rules_extra.json"))
+    context.add(
+        ctx.load_rules(ctx.RESOURCES / "context_rules.json")
+        + ctx.load_rules(ctx.RESOURCES / "context_rules_extra.json")
+    )
     return nlp
 
 
@@ -80,14 +83,19 @@ def extract(text: str) -> list[Entity]:
     for ent in doc.ents:
         cats = {m.category.upper() for m in ent._.modifiers}
         section = ent._.section_category
-        out.append(Entity(
-            text=text[index[ent.start_char]:index[ent.end_char - 1] + 1], label=ent.label_,
-            start=index[ent.start_char], end=index[ent.end_char - 1] + 1, section=section,
-            negated=int("NEGATED_EXISTENCE" in cats),
-            historical=int("HISTORICAL" in cats or section in HISTORICAL_SECTIONS),
-            hypothetical=int("HYPOTHETICAL" in cats),
-            experiencer="other" if ("FAMILY" in cats or section in FAMILY_SECTIONS) else "patient",
-        ))
+        out.append(
+            Entity(
+                text=text[index[ent.start_char] : index[ent.end_char - 1] + 1],
+                label=ent.label_,
+                start=index[ent.start_char],
+                end=index[ent.end_char - 1] + 1,
+                section=section,
+                negated=int("NEGATED_EXISTENCE" in cats),
+                historical=int("HISTORICAL" in cats or section in HISTORICAL_SECTIONS),
+                hypothetical=int("HYPOTHETICAL" in cats),
+                experiencer="other" if ("FAMILY" in cats or section in FAMILY_SECTIONS) else "patient",
+            )
+        )
     return out
 
 
@@ -116,8 +124,14 @@ def annotate_csv(src: Path, out: Path, text_column: str = "sentence", target_col
             ents = [asdict(e) for e in extract(text)]
             if target_column:
                 a = ctx.annotate(text, row[target_column] or "")
-                vals = {"negated": a.negated, "historical": a.historical, "hypothetical": a.hypothetical,
-                        "experiencer": a.experiencer, "target_start": a.start, "target_end": a.end}
+                vals = {
+                    "negated": a.negated,
+                    "historical": a.historical,
+                    "hypothetical": a.hypothetical,
+                    "experiencer": a.experiencer,
+                    "target_start": a.start,
+                    "target_end": a.end,
+                }
             else:
                 first = ents[0] if ents else {}
                 vals = {k: first.get(k, 0) for k in ("negated", "historical", "hypothetical")}

@@ -19,10 +19,20 @@ import json
 from pathlib import Path
 
 RESOURCES = Path(__file__).with_name("resources")
-FILES = {"NEGATED_EXISTENCE": "negex_triggers.csv", "HISTORICAL": "context_history_triggers.csv",
-         "HYPOTHETICAL": "context_hypothetical_triggers.csv", "FAMILY": "context_experiencer_triggers.csv"}
-DIRECTION = {"[PREN]": "FORWARD", "[ONEW]": "FORWARD", "[PREP]": "FORWARD", "[POST]": "BACKWARD",
-             "[POSP]": "BACKWARD", "[PSEU]": "PSEUDO"}
+FILES = {
+    "NEGATED_EXISTENCE": "negex_triggers.csv",
+    "HISTORICAL": "context_history_triggers.csv",
+    "HYPOTHETICAL": "context_hypothetical_triggers.csv",
+    "FAMILY": "context_experiencer_triggers.csv",
+}
+DIRECTION = {
+    "[PREN]": "FORWARD",
+    "[ONEW]": "FORWARD",
+    "[PREP]": "FORWARD",
+    "[POST]": "BACKWARD",
+    "[POSP]": "BACKWARD",
+    "[PSEU]": "PSEUDO",
+}
 
 
 def build_context_rules(trigger_dir: Path | str) -> list[dict]:
@@ -58,7 +68,10 @@ def build_context_rules(trigger_dir: Path | str) -> list[dict]:
 
 def write_context_rules(trigger_dir: Path | str, out: Path | str = RESOURCES / "context_rules.json") -> Path:
     rules = build_context_rules(trigger_dir)
-    doc = {"_source": "chapmanbe/negex (Apache-2.0): GeneralNegEx 1.2 and genConText trigger lists, converted by "
-                      "smartcare.hospital.nlp.rules", "context_rules": rules}
+    doc = {
+        "_source": "chapmanbe/negex (Apache-2.0): GeneralNegEx 1.2 and genConText trigger lists, converted by "
+        "smartcare.hospital.nlp.rules",
+        "context_rules": rules,
+    }
     Path(out).write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return Path(out)

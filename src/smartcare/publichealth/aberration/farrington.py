@@ -172,8 +172,11 @@ def _thresholds(eta0, se0, phi, y, cfg: FarringtonConfig) -> tuple[np.ndarray, n
             mu0 = np.maximum(np.exp(eta0), np.finfo(float).eps)
             tau = phi + (se0 * mu0) ** 2 / mu0
             e = _POWERS[cfg.powertrans]
-            se = {1.0: np.sqrt(mu0 * tau), 0.5: np.sqrt(tau / 4)}.get(e)
-            if se is None:
+            if cfg.powertrans == "none":
+                se = np.sqrt(mu0 * tau)
+            elif cfg.powertrans == "1/2":
+                se = np.sqrt(tau / 4)
+            else:  # "2/3": Farrington et al. (1996) skewness-correcting transform
                 se = np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau)
             upper = (mu0**e + z * se) ** (1 / e)
             return upper, (y - mu0) / (upper - mu0)

@@ -1,0 +1,44 @@
+"""All 48 Synthea transaction Bundles load; counts match index.json and every reference resolves."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from smartcare.hospital.fhir.db import idx_reference, resources
+from smartcare.hospital.fhir.loader import load_paths
+
+
+@pytest.mark.slow
+def test_all_synthea_bundles(engine, synthea_dir, client):
+    index = json.loads((synthea_dir / "index.json").read_text())
+    expected: Counter[str] = Counter()
+    for entry in index:
+        expected.update(entry["resource_counts"])
+    assert len(index) == 50  # 48 patients + hospital and practitioner Bundles
+    with Session(engine) as session:
+        counts = load_paths(session, [synthea_dir / "bundles"])
+        assert counts == expected
+        stored = dict(session.execute(select(resources.c.res_type, func.count()).group_by(resources.c.res_type)).all())
+        assert stored == dict(expected)
+        dangling = session.execute(
+            select(func.count())
+            .select_from(idx_reference)
+            .where(
+                idx_reference.c.target_id.is_not(None),
+                ~select(resources.c.pk)
+                .where(resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id)
+                .exists(),
+            )
+        ).scalar_one()
+        assert dangling == 0
+    patients = client.get("/fhir/Patient?_count=100&_elements=id").json()
+    assert patients["total"] == expected["Patient"] == 48
+    pid = patients["entry"][0]["resource"]["id"]
+    everything = client.get(f"/fhir/Patient/{pid}/$everything?_count=1000").json()
+    assert everything["total"] > 10
+    print(f"synthea: {sum(expected.values())} resources, {dict(expected)}")
