@@ -80,7 +80,8 @@ def _agreement(r: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
         same = (al_r == al_o) | (np.isnan(al_r) & np.isnan(al_o))
         rows.append({"method": method, "weeks": len(g), "nan_mismatch": int((np.isnan(ub_r) != np.isnan(ub_o)).sum()),
                      "max_rel_diff_upperbound": float(rel.max()) if rel.size else float("nan"),
-                     "within_1e-6": int((rel <= 1e-6).sum()), "alarms_identical": int(same.sum())})
+                     "within_1e-6_or_both_nan": int((rel <= 1e-6).sum() + (np.isnan(ub_r) & np.isnan(ub_o)).sum()),
+                     "alarms_identical": int(same.sum())})
     return pd.DataFrame(rows)
 
 

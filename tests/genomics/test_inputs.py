@@ -74,3 +74,13 @@ def test_regions_parse_and_shard(sim_dir, contig):
         parse_regions("chrX:1-10", ref)
     assert shard([Region(contig, 0, 250)], 100) == [Region(contig, 0, 100), Region(contig, 100, 200),
                                                     Region(contig, 200, 250)]
+
+
+def test_reference_contig_without_reads_is_fine(tmp_path, small_bam, sim_dir):
+    fa = tmp_path / "plus.fa"
+    fa.write_text((sim_dir / "ref.fa").read_text() + ">chrExtra\n" + "ACGT" * 500 + "\n")
+    out = tmp_path / "o.vcf.gz"
+    res = CliRunner().invoke(app, ["call", "--ref", str(fa), "--bam", str(small_bam), "--out", str(out),
+                                   "--model", "classical", "--regions", "chrExtra:1-2000"])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and (tmp_path / "o.vcf.gz.tbi").is_file()

@@ -73,3 +73,24 @@ def test_ray_gives_the_local_result(small_bam, sim_dir):
         if ray.is_initialized():
             ray.shutdown()
     assert [c.to_dict() for c in remote] == [c.to_dict() for c in local] and len(local) > 40
+
+
+def test_stage_commands_hand_files_to_each_other(tmp_path, small_bam, sim_dir):
+    runner = CliRunner()
+    ex = tmp_path / "ex.npz"
+    res = runner.invoke(app, ["make-examples", "--ref", str(sim_dir / "ref.fa"), "--bam", str(small_bam),
+                              "--regions", REGION, "--out", str(ex)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "ex.example_info.json").is_file()
+    staged, whole = tmp_path / "staged.vcf.gz", tmp_path / "whole.vcf.gz"
+    res = runner.invoke(app, ["call-examples", "--examples", str(ex), "--ref", str(sim_dir / "ref.fa"),
+                              "--out", str(staged)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["call", "--ref", str(sim_dir / "ref.fa"), "--bam", str(small_bam),
+                              "--regions", REGION, "--out", str(whole), "--shard-size", "1000000"])
+    assert res.exit_code == 0, res.output
+    assert _body(staged) == _body(whole)
+    (tmp_path / "ex.example_info.json").write_text('{"version": "0", "shape": [1, 2, 3]}')
+    res = runner.invoke(app, ["call-examples", "--examples", str(ex), "--ref", str(sim_dir / "ref.fa"),
+                              "--out", str(tmp_path / "x.vcf.gz")])
+    assert res.exit_code == 2 and "do not fit this model" in res.output

@@ -11,7 +11,7 @@ import torch
 
 from smartcare.core.errors import SmartcareError
 from smartcare.genomics.call import CallerConfig, PileupCNN, VariantCall, call_site
-from smartcare.genomics.candidates import Reference, find_candidates, left_align
+from smartcare.genomics.candidates import find_candidates
 from smartcare.genomics.evaluate import load_variants
 from smartcare.genomics.examples import (
     CHANNELS,
@@ -22,6 +22,7 @@ from smartcare.genomics.examples import (
 )
 from smartcare.genomics.genotype import genotype_order, site_genotypes
 from smartcare.genomics.inputs import Region, open_alignments, open_reference
+from smartcare.genomics.reads import Reference, left_align
 from smartcare.genomics.vcf import read_calls, write_vcf
 
 SLICE = Region("chr20_10100001_10600000", 300, 39_700)
@@ -103,11 +104,13 @@ def test_site_genotypes_multiallelic_order_and_pl():
 def test_call_site_drops_alleles_not_in_genotype(opened):
     bam, fasta = opened
     c = find_candidates(bam, fasta, [SLICE])[0]
-    c.ref, c.alts, c.ad = "AT", ["GT", "A"], [5, 10, 1]
+    c.ref, c.alts, c.ad, c.forward, c.mean_bq = "AT", ["GT", "A"], [5, 10, 1], [3, 5, 0], [35.0, 34.0, 30.0]
     c.keys = [(c.pos, "A", "G"), (c.pos, "AT", "A")]
     call = call_site(c, np.array([[0.001, 0.998, 0.001], [0.99, 0.009, 0.001]]))
     assert call.ref == "A" and call.alts == ["G"] and call.gt == (0, 1) and len(call.pl) == 3
-    assert call.ad == [5, 10]
+    assert call.ad == [5, 10] and call.filter == "PASS"
+    c.forward, c.mean_bq = [3, 0, 0], [35.0, 15.0, 30.0]  # alt only on the reverse strand, low quality
+    assert call_site(c, np.array([[0.001, 0.998, 0.001], [0.99, 0.009, 0.001]])).filter == "StrandBias"
 
 
 def test_vcf_written_indexed_and_readable(tmp_path, sim_dir):

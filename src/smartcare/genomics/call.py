@@ -87,6 +87,8 @@ class CallConfig:
     """Post-processing of genotype likelihoods."""
 
     min_qual: float = 3.0  # sites below this QUAL (P(no variant) > 0.5) get FILTER=LowQual
+    max_sor: float = 3.0  # SNP alt with GATK StrandOddsRatio above this ...
+    min_bq_gap: float = 10.0  # ... and mean alt base quality this far below ref gets FILTER=StrandBias
     emit_low_qual: bool = True  # write LowQual sites (FILTER set) instead of dropping them
 
 
@@ -120,6 +122,21 @@ def per_site(examples: Examples, probs: np.ndarray) -> list[np.ndarray]:
     return sites
 
 
+def strand_odds_ratio(ref_fwd: int, ref_rev: int, alt_fwd: int, alt_rev: int) -> float:
+    """GATK StrandOddsRatio (symmetric odds ratio with +1 pseudocounts, corrected for ref imbalance)."""
+    rf, rr, af, ar = ref_fwd + 1, ref_rev + 1, alt_fwd + 1, alt_rev + 1
+    ratio = (rf * ar) / (rr * af)
+    return math.log(ratio + 1 / ratio) + math.log(min(rf, rr) / max(rf, rr)) - math.log(min(af, ar) / max(af, ar))
+
+
+def _strand_artifact(c: Candidate, alt: int, config: CallConfig) -> bool:
+    """A SNP alt seen on one strand only and at low base quality: a systematic sequencing error."""
+    if c.is_indel[alt - 1] or c.ad[alt] == 0:
+        return False
+    sor = strand_odds_ratio(c.forward[0], c.ad[0] - c.forward[0], c.forward[alt], c.ad[alt] - c.forward[alt])
+    return sor > config.max_sor and c.mean_bq[alt] < c.mean_bq[0] - config.min_bq_gap
+
+
 def _trim(ref: str, alts: list[str]) -> tuple[str, list[str]]:
     """Drop the shared trailing bases a smaller allele set no longer needs (VCF stays anchored)."""
     while len(ref) > 1 and all(len(a) > 1 for a in alts) and all(a[-1] == ref[-1] for a in alts):
@@ -146,6 +163,8 @@ def call_site(c: Candidate, allele_probs: np.ndarray,
     ref, alts = _trim(c.ref, [c.alts[k - 1] for k in keep])
     ad = [c.ad[0]] + [c.ad[k] for k in keep]
     filt = "PASS" if g.qual >= config.min_qual else "LowQual"
+    if filt == "PASS" and any(_strand_artifact(c, k, config) for k in keep):
+        filt = "StrandBias"
     if filt != "PASS" and not config.emit_low_qual:
         return None
     return VariantCall(c.contig, c.pos, ref, alts, g.gt, g.gq, c.dp, ad, g.pl, g.qual, filt)

@@ -47,6 +47,53 @@ def call_cmd(
     typer.echo(str(path))
 
 
+@app.command("make-examples")
+def make_examples_cmd(
+    ref: Annotated[Path, typer.Option("--ref", help="Reference FASTA.")],
+    bam: Annotated[Path, typer.Option("--bam", help="Indexed BAM.")],
+    regions: Annotated[str, typer.Option("--regions", help="chr:start-end or BED.")],
+    out: Annotated[Path, typer.Option("--out", help="Examples .npz (side record written beside it).")],
+):
+    """Stage 1+2 alone: candidates encoded as pileup tensors, with their side record."""
+    from smartcare.genomics.examples import concat, make_examples, write_examples
+    from smartcare.genomics.inputs import open_alignments, open_reference, parse_regions
+    from smartcare.genomics.pipeline import sample_name
+
+    try:
+        fasta = open_reference(ref)
+        with open_alignments(bam, fasta) as aln:
+            parts = [make_examples(aln, fasta, r) for r in parse_regions(regions, fasta)]
+            ex = concat(parts)
+            ex.info = dict(ex.info, sample=sample_name(aln))
+        typer.echo(str(write_examples(ex, out)))
+    except SmartcareError as err:
+        _fail(err)
+
+
+@app.command("call-examples")
+def call_examples_cmd(
+    examples: Annotated[Path, typer.Option("--examples", help="Examples .npz from make-examples.")],
+    ref: Annotated[Path, typer.Option("--ref", help="Reference FASTA (contig header).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .vcf.gz.")],
+    model: Annotated[str, typer.Option("--model", help="variant-caller or classical.")] = "variant-caller",
+):
+    """Stages 3+4 alone: genotype examples (after checking their side record) and write the VCF."""
+    from smartcare.genomics.call import call_examples, load_caller
+    from smartcare.genomics.examples import read_examples
+    from smartcare.genomics.inputs import open_reference
+    from smartcare.genomics.vcf import write_vcf
+
+    try:
+        expected = None if model == "classical" else load_caller(model)[1]["examples"]
+        ex = read_examples(examples, expected)
+        fasta = open_reference(ref)
+        contigs = list(zip(fasta.references, fasta.lengths, strict=True))
+        typer.echo(str(write_vcf(call_examples(ex, model), out, contigs, model=model,
+                                 sample=ex.info.get("sample", "SAMPLE"))))
+    except SmartcareError as err:
+        _fail(err)
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     truth: Annotated[Path, typer.Option("--truth", help="Truth VCF.")],

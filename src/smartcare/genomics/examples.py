@@ -18,16 +18,10 @@ import numpy as np
 import pysam
 
 from smartcare.core.errors import SmartcareError
-from smartcare.genomics.candidates import (
-    OTHER,
-    Candidate,
-    CandidateConfig,
-    Reference,
-    SitePileup,
-    pileup_region,
-)
+from smartcare.genomics.candidates import Candidate, CandidateConfig, SitePileup, pileup_region
 from smartcare.genomics.genotype import allele_posteriors
 from smartcare.genomics.inputs import Region
+from smartcare.genomics.reads import OTHER, Reference
 
 EXAMPLES_VERSION = "2"
 CHANNELS = ("reference_base", "read_base", "base_quality", "mapping_quality", "strand",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smartcare.genomics.reads import NONE
+
 # P(0, 1, 2 copies) of a candidate allele: heterozygosity 1e-3 (as bcftools' -P and GATK's default),
 # the same for indels (chosen on the training part of sim_chr20_art30x, where it cost no false positive)
 SNP_PRIOR = np.array([1.0 - 1.5e-3, 1.0e-3, 0.5e-3])
@@ -30,7 +32,7 @@ def allele_posteriors(site) -> np.ndarray:
     """Classical ``P(copies = 0, 1, 2)`` for each alt of a ``SitePileup``: shape (n_alts, 3)."""
     c = site.candidate
     pos = c.pos
-    informative = [(r, a) for r, a in zip(site.reads, site.alleles, strict=True) if a != -1]
+    informative = [(r, a) for r, a in zip(site.reads, site.alleles, strict=True) if a != NONE]
     out = np.tile(SNP_PRIOR, (len(c.alts), 1))
     if not informative:
         return out

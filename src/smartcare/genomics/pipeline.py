@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pysam
 import torch
 
 from smartcare.core.errors import SmartcareError
@@ -100,6 +101,12 @@ def call_variants(ref: str | Path, bam: str | Path, regions: str | Path | None =
     return [c for part in parts for c in part], contigs
 
 
+def sample_name(bam: pysam.AlignmentFile) -> str:
+    """The first @RG SM tag of a BAM, or ``SAMPLE``."""
+    groups = bam.header.to_dict().get("RG", [])
+    return next((g["SM"] for g in groups if "SM" in g), "SAMPLE")
+
+
 def run(ref: str | Path, bam: str | Path, out: str | Path, regions: str | Path | None = None,
         config: RunConfig = RunConfig(), sample: str | None = None) -> Path:
     """Call variants and write ``out`` (.vcf.gz + .tbi); the sample name comes from the BAM's @RG SM."""
@@ -108,6 +115,5 @@ def run(ref: str | Path, bam: str | Path, out: str | Path, regions: str | Path |
     calls, contigs = call_variants(ref, bam, regions, config)
     if sample is None:
         with open_alignments(bam) as aln:
-            groups = aln.header.to_dict().get("RG", [])
-        sample = next((g["SM"] for g in groups if "SM" in g), "SAMPLE")
+            sample = sample_name(aln)
     return write_vcf(calls, out, contigs, sample=sample, model=config.model, min_qual=config.call.min_qual)

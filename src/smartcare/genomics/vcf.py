@@ -35,6 +35,7 @@ def make_header(contigs: list[tuple[str, int]], sample: str, model: str,
     for name, length in contigs:
         h.contigs.add(name, length=length)
     h.filters.add("LowQual", None, None, f"QUAL below {min_qual:g}")
+    h.filters.add("StrandBias", None, None, "SNP alt on one strand (StrandOddsRatio > 3) at low base quality")
     for fid, num, typ, desc in _FORMATS:
         h.formats.add(fid, num, typ, desc)
     h.add_sample(sample)

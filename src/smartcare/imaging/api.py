@@ -11,8 +11,10 @@ from pydantic import BaseModel
 
 from smartcare.core.settings import SettingsDep
 from smartcare.imaging.classify import IMAGE_SUFFIXES
+from smartcare.imaging.seg_api import router as seg_router
 
 router = APIRouter()
+router.include_router(seg_router)
 
 UPLOAD_SUFFIXES = IMAGE_SUFFIXES + (".nii", ".gz", ".nrrd")
 

@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 
 from smartcare.core.errors import SmartcareError
+from smartcare.imaging import enhance_cli, segment_cli
 
 app = typer.Typer(help="Medical imaging: read studies, train and run classifiers.", no_args_is_help=True)
+segment_cli.register(app)
+enhance_cli.register(app)
 
 
 def _run(fn: Callable[[], None]) -> None:

@@ -21,9 +21,17 @@ from smartcare.core.errors import SmartcareError
 from smartcare.core.progress import progress
 from smartcare.core.registry import load_card, load_tensors, save_model
 from smartcare.core.training import TrainConfig, fit
-from smartcare.imaging.segment import (SegConfig, best_threshold, build_segmenter, config_from_card,
-                                       config_to_dict, load_drive, predict_vessels, segmentation_metrics,
-                                       vessel_features)
+from smartcare.imaging.segment import (
+    SegConfig,
+    best_threshold,
+    build_segmenter,
+    config_from_card,
+    config_to_dict,
+    load_drive,
+    predict_vessels,
+    segmentation_metrics,
+    vessel_features,
+)
 
 
 @dataclass(frozen=True)

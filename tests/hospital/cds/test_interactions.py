@@ -54,6 +54,9 @@ def test_check_medications_and_detected_issue(shared_data):
     assert issue["patient"] == {"reference": "Patient/p1"}
     assert {i["reference"] for i in issue["implicated"]} == {"MedicationRequest/a", "MedicationStatement/b"}
     assert issue["code"]["coding"][0]["code"] == "DRG"
+    from fhir.resources.R4B.detectedissue import DetectedIssue
+
+    DetectedIssue.model_validate(issue)  # a valid FHIR R4 DetectedIssue
     assert any("Phansalkar" in e["detail"][0]["display"] for e in issue["evidence"])
 
 

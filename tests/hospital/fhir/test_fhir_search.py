@@ -53,6 +53,16 @@ def obs(oid: str, patient: str, code: str, value: float, when: str, unit: str = 
     }
 
 
+BP = {
+    "resourceType": "Observation",
+    "id": "bp",
+    "status": "final",
+    "code": {"coding": [{"code": "85354-9"}]},
+    "component": [
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 120}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": 80}},
+    ],
+}
 OBS = [
     obs("o-1", "p1", "8480-6", 120, "2020-01-01T10:00:00Z"),
     obs("o-2", "p1", "8480-6", 150, "2021-06-15"),
@@ -63,7 +73,7 @@ OBS = [
 
 @pytest.fixture(scope="module", autouse=True)
 def data(client):
-    for res in [ORG0, ORG, *PATIENTS, *OBS]:
+    for res in [ORG0, ORG, *PATIENTS, *OBS, BP]:
         assert client.put(f"/fhir/{res['resourceType']}/{res['id']}", json=res).status_code == 201
     for i in range(25):
         client.put(
@@ -132,6 +142,12 @@ CASES = [
     ("Patient?_has:Observation:patient:code=8462-4", {"p3"}),
     ("Patient?_has:Observation:subject:value-quantity=gt130", {"p1"}),
     ("Organization?_has:Patient:organization:_has:Observation:patient:code=8480-6", {"o1"}),
+    # composite (two components from the same element)
+    ("Observation?code-value-quantity=http://loinc.org|8480-6$gt130", {"o-2"}),
+    ("Observation?code-value-quantity=8480-6$lt100||mm[Hg]", {"o-3"}),
+    ("Observation?component-code-value-quantity=8480-6$gt110", {"bp"}),
+    ("Observation?component-code-value-quantity=8462-4$gt110", set()),
+    ("Observation?combo-code-value-quantity=8462-4$80", {"o-4", "bp"}),
     # _id and uri
     ("Patient?_id=p1,p3", {"p1", "p3"}),
     ("Organization?partof=Organization/o0", {"o1"}),
@@ -147,7 +163,7 @@ def test_sort_multi_key(client):
     assert ids(client, "Patient?_sort=-birthdate") == ["p3", "p2", "p1"]
     assert ids(client, "Patient?_sort=gender,-birthdate") == ["p3", "p2", "p1"]
     assert ids(client, "Patient?_sort=family") == ["p1", "p3", "p2"]
-    assert ids(client, "Observation?_sort=-value-quantity") == ["o-2", "o-1", "o-3", "o-4"]
+    assert ids(client, "Observation?_sort=-value-quantity") == ["o-2", "o-1", "o-3", "o-4", "bp"]
     assert ids(client, "Patient?_sort=-_id") == ["p3", "p2", "p1"]
 
 

@@ -31,7 +31,9 @@ def test_all_synthea_bundles(engine, synthea_dir, client):
             .where(
                 idx_reference.c.target_id.is_not(None),
                 ~select(resources.c.pk)
-                .where(resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id)
+                .where(
+                    resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id
+                )
                 .exists(),
             )
         ).scalar_one()

@@ -74,7 +74,7 @@ def finetune(task: Annotated[str, typer.Option(help="GUE task, e.g. prom_core_al
              max_steps: Annotated[int, typer.Option(help="Optimizer steps (the budget).")] = 2000,
              eval_every: Annotated[int, typer.Option(help="Steps between validations.")] = 250,
              batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 64,
-             max_tokens: Annotated[int, typer.Option(help="Token limit per sequence.")] = 128,
+             max_tokens: Annotated[int, typer.Option(help="Token limit per sequence.")] = 512,
              lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-4,
              max_minutes: Annotated[float, typer.Option(help="Wall-clock cap, 0 = none.")] = 0,
              run_dir: Annotated[Path | None, typer.Option(help="Checkpoint folder (enables resume).")] = None,

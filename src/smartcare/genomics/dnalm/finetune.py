@@ -52,7 +52,7 @@ class FinetuneConfig:
     max_steps: int = 2000  # optimizer steps in total (the shared budget)
     eval_every: int = 250  # steps between validation + checkpoint
     batch_size: int = 64  # sequences per step
-    max_tokens: int = 128  # truncation length in tokens incl. specials
+    max_tokens: int = 512  # truncation length in tokens incl. specials
     lr: float = 3e-4  # AdamW learning rate
     val_fraction: float = 0.05  # part of train held out for model selection
     max_train: int | None = None  # use only the first N train sequences (tests); None: all

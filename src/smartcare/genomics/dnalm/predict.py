@@ -59,10 +59,17 @@ def rebuild(model_config: dict[str, Any]) -> nn.Module:
     raise SmartcareError(f"model card has unknown model_config kind {kind!r}")
 
 
+def token_limit(model_config: dict[str, Any]) -> int:
+    """Longest input in tokens: the encoder's position table, or 100 kb for the CNN (any length works)."""
+    if model_config.get("kind") == "transformer":
+        return int(model_config["encoder"].get("max_position_embeddings", 512))
+    return 100_000
+
+
 def save_classifier(name: str, model: nn.Module, tok: DnaTokenizer, model_config: dict[str, Any],
                     card: dict[str, Any], max_tokens: int, root: Path | str | None = None) -> Path:
     """Ship a classifier as ``weights/<name>/`` (registry ``save_model``) plus ``tokenizer/``."""
-    card = dict(card, model_config=model_config, max_tokens=max_tokens,
+    card = dict(card, model_config=model_config, train_max_tokens=max_tokens,
                 output_columns=list(OUTPUT_COLUMNS))
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     folder = registry.save_model(name, state, card, root=root)
@@ -79,7 +86,7 @@ def _from_folder(folder: Path, card: dict[str, Any]) -> Classifier:
         raise SmartcareError(f"weights in {folder} do not fit the card's model_config "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     tok = load_tokenizer(folder / "tokenizer")
-    return Classifier(model.eval(), tok, int(card.get("max_tokens", 512)), card)
+    return Classifier(model.eval(), tok, token_limit(card["model_config"]), card)
 
 
 def load_classifier(name_or_path: str | Path, root: Path | str | None = None) -> Classifier:
@@ -125,6 +132,8 @@ def predict(clf: Classifier, sequences: list[str], sequence_ids: list[str] | Non
             clf.tokenizer.prepare(s)
         except SmartcareError as err:
             raise SmartcareError(f"sequence {ids[i]!r} (row {i}): {err}") from err
-    proba = predict_proba(clf.model, encode(clf.tokenizer, sequences, clf.max_tokens), batch_size)
+    proba = np.concatenate([  # tokenized batch by batch: padding only to the longest in each batch
+        predict_proba(clf.model, encode(clf.tokenizer, sequences[i:i + batch_size], clf.max_tokens), batch_size)
+        for i in range(0, len(sequences), batch_size)])
     return pd.DataFrame({"index": np.arange(len(sequences)), "sequence_id": ids, "pred": proba.argmax(1),
                          "p_0": proba[:, 0], "p_1": proba[:, 1]})

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from smartcare.hospital.cds.formulas import FORMULAS, compute_formula
-from smartcare.hospital.cds.scores import ScoreResult, UnknownScoreError, _key, compute, list_tables
+from smartcare.hospital.cds.scores import ScoreResult, UnknownScoreError, compute, list_tables, name_key
 
 
 def list_calculators() -> list[str]:
@@ -20,9 +20,9 @@ def calculate(name: str, inputs: Mapping[str, Any]) -> ScoreResult:
     Raises:
         UnknownScoreError: ``name`` is neither a score table nor a formula.
     """
-    formulas = {_key(k): k for k in FORMULAS}
-    if _key(name) in formulas:
-        return compute_formula(formulas[_key(name)], inputs)
+    formulas = {name_key(k): k for k in FORMULAS}
+    if name_key(name) in formulas:
+        return compute_formula(formulas[name_key(name)], inputs)
     try:
         return compute(name, inputs)
     except UnknownScoreError:

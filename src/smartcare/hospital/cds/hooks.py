@@ -74,15 +74,9 @@ SERVICES: list[dict[str, Any]] = [
     },
 ]
 INDICATOR = {"high": "critical", "moderate": "warning", "low": "info"}
-SCORE_INDICATOR = {
-    "high": "critical",
-    "severe": "critical",
-    "medium": "warning",
-    "low-medium": "warning",
-    "positive": "warning",
-    "moderate": "warning",
-    "intermediate": "warning",
-}
+# Card indicator per (score, band): acute-deterioration bands are critical, other raised bands warnings.
+CRITICAL_BANDS = {("NEWS2", "high"), ("CURB-65", "severe"), ("qSOFA", "positive")}
+INFO_BANDS = {"low", "negative", "low-moderate"}
 
 
 class HookRequestError(SmartcareError):
@@ -260,13 +254,13 @@ def _onc_cards(data: pddi.OrderData) -> list[dict]:
         involved = [m for m in data.all_meds if ref(m) in hit.references and id(m) in new_refs]
         if not involved:
             continue
-        pid = pddi._patient_ref(data)
+        pid = pddi.patient_ref(data)
         suggestions = [
-            {"label": f"Cancel {pddi._display(involved[0])}", "actions": [pddi._cancel_action(involved[0])]},
-            pddi._issue_suggestion(hit, pid),
+            {"label": f"Cancel {pddi.display(involved[0])}", "actions": [pddi.cancel_action(involved[0])]},
+            pddi.issue_suggestion(hit, pid),
         ]
         cards.append(
-            pddi._card(
+            pddi.make_card(
                 f"{hit.ingredient_a} + {hit.ingredient_b}: ONC {hit.source.split(':')[1]} interaction",
                 INDICATOR[hit.severity],
                 hit.detail,
@@ -292,7 +286,9 @@ def score_cards(req: CDSRequest, prefetch: Mapping[str, Any]) -> list[dict]:
         cards.append(
             {
                 "summary": f"{result.score} {result.total} ({result.band})"[:140],
-                "indicator": SCORE_INDICATOR.get(result.band or "", "info"),
+                "indicator": "critical"
+                if (result.score, result.band) in CRITICAL_BANDS
+                else ("info" if result.band in INFO_BANDS else "warning"),
                 "detail": f"{result.interpretation}\n\n" + "\n".join(lines) + f"\n\nSource: {result.citation}",
                 "source": {"label": "smartcare clinical scores", "topic": {"code": result.score}},
                 "extension": {"smartcare-score": result.to_dict()},

@@ -21,7 +21,8 @@ from smartcare.hospital.cds.hooks_models import CDSResponse, DiscoveryResponse, 
 router = APIRouter(tags=["cds-hooks"])
 
 _CACHE = hooks.CoordinationCache()
-FEEDBACK: list[dict[str, Any]] = []
+FEEDBACK: list[dict[str, Any]] = []  # in-memory log of card outcomes
+FEEDBACK_MAX = 10_000
 
 
 def get_http_client() -> Iterator[httpx.Client]:
@@ -72,4 +73,5 @@ async def feedback(service_id: str, request: Request) -> dict:
         raise hooks.HookRequestError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}") from None
     for item in parsed.feedback:
         FEEDBACK.append({"service": service_id, **item.model_dump(exclude_none=True)})
+    del FEEDBACK[:-FEEDBACK_MAX]  # keep the most recent outcomes only
     return {"received": len(parsed.feedback)}

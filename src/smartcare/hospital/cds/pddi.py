@@ -58,24 +58,24 @@ def _with(meds: list[dict], cls: str, systemic_only: bool = True) -> list[tuple[
     return out
 
 
-def _display(res: Mapping) -> str:
+def display(res: Mapping) -> str:
     concept = res.get("medicationCodeableConcept") or {}
     codings = concept.get("coding") or [{}]
     return concept.get("text") or codings[0].get("display") or "medication"
 
 
-def _cancel_action(draft: Mapping) -> dict:
+def cancel_action(draft: Mapping) -> dict:
     if draft.get("id"):
         return {
             "type": "delete",
-            "description": f"Remove the draft order for {_display(draft)}",
+            "description": f"Remove the draft order for {display(draft)}",
             "resourceId": f"{draft.get('resourceType', 'MedicationRequest')}/{draft['id']}",
         }
     cancelled = dict(draft, status="cancelled")
-    return {"type": "update", "description": f"Cancel the draft order for {_display(draft)}", "resource": cancelled}
+    return {"type": "update", "description": f"Cancel the draft order for {display(draft)}", "resource": cancelled}
 
 
-def _card(summary: str, indicator: str, detail: str, key: str, suggestions: list[dict], links: list[dict]) -> dict:
+def make_card(summary: str, indicator: str, detail: str, key: str, suggestions: list[dict], links: list[dict]) -> dict:
     for s in suggestions:
         s.setdefault("uuid", str(uuid.uuid4()))
     card = {
@@ -93,7 +93,7 @@ def _card(summary: str, indicator: str, detail: str, key: str, suggestions: list
     return card
 
 
-def _issue_suggestion(interaction: Interaction, patient: str | None) -> dict:
+def issue_suggestion(interaction: Interaction, patient: str | None) -> dict:
     return {
         "label": "Record this interaction (DetectedIssue)",
         "actions": [
@@ -106,7 +106,7 @@ def _issue_suggestion(interaction: Interaction, patient: str | None) -> dict:
     }
 
 
-def _patient_ref(data: OrderData) -> str | None:
+def patient_ref(data: OrderData) -> str | None:
     if data.patient and data.patient.get("id"):
         return f"Patient/{data.patient['id']}"
     for m in data.evaluated:
@@ -137,7 +137,7 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
     nsaid_all = _with(data.all_meds, "nsaid", systemic_only=False)
     if not ((warf_new and nsaid_all) or (nsaid_new and warf_all)):
         return []
-    pid = _patient_ref(data)
+    pid = patient_ref(data)
     warf_res, nsaid_res = warf_all[0][0], nsaid_all[0][0]
     systemic_nsaids = [(m, i) for m, i in nsaid_all if i.systemic]
     factors: list[str] = []
@@ -145,7 +145,7 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
         action, indicator, why = (
             "No special precautions",
             "info",
-            (f"The NSAID ({_display(nsaid_res)}) is {nsaid_all[0][1].route}: relatively low systemic absorption."),
+            (f"The NSAID ({display(nsaid_res)}) is {nsaid_all[0][1].route}: relatively low systemic absorption."),
         )
     elif _with(data.all_meds, "ppi") or _with(data.all_meds, "misoprostol"):
         gastro = (_with(data.all_meds, "ppi") + _with(data.all_meds, "misoprostol"))[0][0]
@@ -153,7 +153,7 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
             "Assess risk and take action if necessary",
             "warning",
             (
-                f"The patient is taking {_display(gastro)}; proton pump inhibitors and misoprostol may reduce the risk "
+                f"The patient is taking {display(gastro)}; proton pump inhibitors and misoprostol may reduce the risk "
                 "of upper GI bleeding in patients receiving NSAIDs and warfarin."
             ),
         )
@@ -165,9 +165,9 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
             if age > 65:
                 factors.append(f"age {age} > 65")
         for m, _ in _with(data.all_meds, "systemic_corticosteroid"):
-            factors.append(f"systemic corticosteroid ({_display(m)})")
+            factors.append(f"systemic corticosteroid ({display(m)})")
         for m, _ in _with(data.all_meds, "aldosterone_antagonist"):
-            factors.append(f"aldosterone antagonist ({_display(m)})")
+            factors.append(f"aldosterone antagonist ({display(m)})")
         if len(systemic_nsaids) > 1:
             factors.append(f"multiple NSAID orders ({len(systemic_nsaids)})")
         if factors:
@@ -196,9 +196,9 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
         target = draft_nsaids[0] if draft_nsaids else warf_new[0][0]
         suggestions.append(
             {
-                "label": f"Cancel {_display(target)}",
+                "label": f"Cancel {display(target)}",
                 "isRecommended": indicator == "critical",
-                "actions": [_cancel_action(target)],
+                "actions": [cancel_action(target)],
             }
         )
         if draft_nsaids:
@@ -214,12 +214,12 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
                 {
                     "label": "Replace the NSAID with acetaminophen",
                     "actions": [
-                        _cancel_action(draft_nsaids[0]),
+                        cancel_action(draft_nsaids[0]),
                         {"type": "create", "description": "Order acetaminophen instead", "resource": new},
                     ],
                 }
             )
-    suggestions.append(_issue_suggestion(interaction, pid))
+    suggestions.append(issue_suggestion(interaction, pid))
     summary = f"Warfarin + {nsaid_all[0][1].name}: {action.lower()} (bleeding risk)"
     links = [
         {
@@ -228,7 +228,7 @@ def warfarin_nsaids(data: OrderData) -> list[dict]:
             "type": "absolute",
         }
     ]
-    return [_card(summary, indicator, detail, f"warfarin-nsaids|{action}", suggestions, links)]
+    return [make_card(summary, indicator, detail, f"warfarin-nsaids|{action}", suggestions, links)]
 
 
 def _latest(data: OrderData, loinc: set[str]) -> dict | None:
@@ -249,7 +249,7 @@ def digoxin_cyclosporine(data: OrderData) -> list[dict]:
     cyc_all = [(m, i) for m, i in cyc_all if i.name == "cyclosporine"]
     if not ((dig_new and cyc_all) or (cyc_new and dig_all)):
         return []
-    pid = _patient_ref(data)
+    pid = patient_ref(data)
     draft = (dig_new or cyc_new)[0][0]
     links = [
         {
@@ -321,11 +321,13 @@ def digoxin_cyclosporine(data: OrderData) -> list[dict]:
                 }
             ],
         },
-        {"label": f"Cancel {_display(draft)}", "actions": [_cancel_action(draft)]},
-        _issue_suggestion(interaction, pid),
+        {"label": f"Cancel {display(draft)}", "actions": [cancel_action(draft)]},
+        issue_suggestion(interaction, pid),
     ]
     cards = [
-        _card(summary, indicator, f"**{action}.** {why}", f"digoxin-cyclosporine|level|{action}", suggestions, links)
+        make_card(
+            summary, indicator, f"**{action}.** {why}", f"digoxin-cyclosporine|level|{action}", suggestions, links
+        )
     ]
     cards.append(_digoxin_risk_card(data, links))
     return cards
@@ -364,9 +366,9 @@ def _digoxin_risk_card(data: OrderData, links: list[dict]) -> dict:
             problems.append(f"{label} ({name} {v})")
     for cls in ("loop_diuretic", "potassium_sparing_diuretic"):
         for m, _ in _with(data.all_meds, cls):
-            problems.append(f"{cls.replace('_', ' ')}: {_display(m)}")
+            problems.append(f"{cls.replace('_', ' ')}: {display(m)}")
     if problems:
-        return _card(
+        return make_card(
             "Digoxin toxicity risk factors: " + "; ".join(problems)[:100],
             "warning",
             "**Assess risk and take action if necessary.** Reduced renal function and electrolyte "
@@ -375,7 +377,7 @@ def _digoxin_risk_card(data: OrderData, links: list[dict]) -> dict:
             [],
             links,
         )
-    return _card(
+    return make_card(
         "Renal function and electrolytes checked and normal; no loop or potassium-sparing diuretic",
         "info",
         "Results: " + ", ".join(seen) + ".",

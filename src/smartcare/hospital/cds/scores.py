@@ -89,11 +89,11 @@ def _tables() -> dict[str, dict]:
         table = json.loads(path.read_text(encoding="utf-8"))
         if "criteria" not in table:  # formulas.json, ingredients.json, fhir_inputs.json
             continue
-        out[_key(table["name"])] = table
+        out[name_key(table["name"])] = table
     return out
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
@@ -104,7 +104,7 @@ def list_tables() -> list[str]:
 
 def load_table(name: str) -> dict:
     """The score table called ``name`` (case and punctuation ignored). Raises UnknownScoreError."""
-    table = _tables().get(_key(name))
+    table = _tables().get(name_key(name))
     if table is None:
         raise UnknownScoreError(f"unknown score {name!r}; known: {', '.join(list_tables())}")
     return table

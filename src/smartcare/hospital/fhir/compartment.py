@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy.orm import Session
 
 from smartcare.hospital.fhir.db import idx_reference, resources
 
@@ -39,3 +41,33 @@ def patient_compartment_query(patient_id: str) -> Select:
         .where(resources.c.deleted == false(), or_(is_patient, resources.c.pk.in_(members)))
         .order_by((resources.c.res_type != "Patient"), resources.c.res_type, resources.c.pk)
     )
+
+
+def in_patient_compartment(session: Session, rtype: str, rid: str, patient_id: str) -> bool:
+    """Whether live ``rtype/rid`` is the Patient ``patient_id`` or in its compartment."""
+    q = patient_compartment_query(patient_id).order_by(None).subquery()
+    row = session.execute(
+        select(resources.c.pk).where(
+            resources.c.res_type == rtype, resources.c.res_id == rid, resources.c.pk.in_(select(q))
+        )
+    ).first()
+    return row is not None
+
+
+def references_patient(resource: Any, patient_id: str) -> bool:
+    """Whether a resource (to be written) is that Patient or references it anywhere."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
+        return True
+    target = f"Patient/{patient_id}"
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and (ref == target or ref.endswith("/" + target)):
+                return True
+            return any(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return walk(resource)

@@ -106,6 +106,20 @@ idx_quantity = _index_table(
 )
 idx_uri = _index_table("fhir_idx_uri", Column("value", Text))
 
+# Two-component composites (token|reference $ token|quantity|date|string|number), one row per
+# combination of component values taken from the same base element.
+idx_composite = _index_table(
+    "fhir_idx_composite",
+    Column("c1_system", String(255)),
+    Column("c1_code", String(255)),
+    Column("c2_system", String(255)),
+    Column("c2_code", String(255)),
+    Column("c2_value", Float),
+    Column("c2_low", Float),
+    Column("c2_high", Float),
+    indexes=(("c1_code",),),
+)
+
 # Snapshot of a search's ordered result keys, so paging links stay stable and never re-count.
 searches = Table(
     "fhir_search",
@@ -126,6 +140,7 @@ INDEX_TABLES = {
     "number": idx_number,
     "quantity": idx_quantity,
     "uri": idx_uri,
+    "composite": idx_composite,
 }
 
 _ENGINES: dict[str, Engine] = {}

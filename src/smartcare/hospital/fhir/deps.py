@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from smartcare.core.settings import SettingsDep
 from smartcare.hospital.fhir.db import engine_for
+from smartcare.hospital.fhir.security import Access, SecurityDep, authenticate
 from smartcare.hospital.fhir.store import FhirStore
 
 
@@ -43,3 +44,13 @@ async def read_body(request: Request) -> bytes:
 
 
 BodyDep = Annotated[bytes, Depends(read_body)]
+
+
+def get_access(request: Request, settings: SecurityDep, engine: EngineDep) -> Access:
+    """Authenticate the caller (when security is on) and remember the access for the audit trail."""
+    access = Access(authenticate(settings, request.headers.get("authorization")), settings.audit, engine)
+    request.state.fhir_access = access
+    return access
+
+
+AccessDep = Annotated[Access, Depends(get_access)]

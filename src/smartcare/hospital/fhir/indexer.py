@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -56,12 +57,35 @@ def _walk(node: Any, steps: list[str]) -> list[Any]:
     return items
 
 
+def _ref_is(item: Any, rtype: str) -> bool:
+    ref = item.get("reference") if isinstance(item, dict) else None
+    return isinstance(ref, str) and (ref.startswith(rtype + "/") or f"/{rtype}/" in ref)
+
+
+def _system_is(item: Any, system: str) -> bool:
+    return isinstance(item, dict) and item.get("system") == system
+
+
+def _fast(resource_type: str, part: str) -> Callable[[dict], list[Any]] | None:
+    """A plain-Python evaluator for the common expression shapes, or None."""
+    if part == resource_type:  # composite parameters based on the resource itself
+        return lambda res: [res]
+    if _SIMPLE.match(part) and part.split(".", 1)[0] == resource_type:
+        steps = part.split(".")[1:]
+        return lambda res: _walk(res, steps)
+    for pattern, keep in ((_REF_TYPE, _ref_is), (_SYSTEM_IS, _system_is)):
+        m = pattern.match(part)
+        if m and m.group(1).split(".", 1)[0] == resource_type:
+            steps, arg = m.group(1).split(".")[1:], m.group(2)
+            return lambda res, steps=steps, arg=arg, keep=keep: [v for v in _walk(res, steps) if keep(v, arg)]
+    return None
+
+
 @cache
 def _evaluator(resource_type: str, expression: str) -> Callable[[dict], list[Any]]:
-    parts = [p.strip() for p in expression.split(" | ")]
-    if all(_SIMPLE.match(p) and p.split(".", 1)[0] == resource_type for p in parts):
-        paths = [p.split(".")[1:] for p in parts]
-        return lambda res: [v for steps in paths for v in _walk(res, steps)]
+    fast = [_fast(resource_type, p.strip()) for p in expression.split(" | ")]
+    if all(f is not None for f in fast):
+        return lambda res: [v for f in fast for v in f(res)]
     compiled = fp_compile(expression, fp_models["r4"])
 
     def run(res: dict) -> list[Any]:
@@ -147,7 +171,7 @@ def _dates(value: Any) -> Iterable[tuple[float, float]]:
 
 def _quantities(value: Any) -> Iterable[tuple[float, str | None, str | None]]:
     if isinstance(value, dict):
-        if isinstance(value.get("value"), int | float):
+        if isinstance(value.get("value"), int | float | Decimal) and not isinstance(value.get("value"), bool):
             code = value.get("code") or value.get("unit") or value.get("currency")
             yield float(value["value"]), value.get("system"), code
         elif "origin" in value:  # SampledData
@@ -156,8 +180,67 @@ def _quantities(value: Any) -> Iterable[tuple[float, str | None, str | None]]:
             for side in ("low", "high"):
                 if isinstance(value.get(side), dict):
                     yield from _quantities(value[side])
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         yield float(value), None, None
+
+
+_RELATIVE = re.compile(r"^[A-Za-z]\w*(\.[A-Za-z]\w*)*$")
+
+
+@cache
+def _relative(expression: str) -> Callable[[Any], list[Any]] | None:
+    """Evaluator of a composite component expression relative to its base element."""
+    parts = [p.strip() for p in expression.split(" | ")]
+    if not all(_RELATIVE.match(p) for p in parts):
+        return None
+    paths = [p.split(".") for p in parts]
+    return lambda node: [v for steps in paths for v in _walk(node, steps)]
+
+
+def _component(rtype: str, code: str, expression: str, element: Any) -> list[dict[str, Any]]:
+    fn = _relative(expression)
+    comp = params_for(rtype).get(code)
+    if fn is None or comp is None:
+        return []
+    return [dict(row, _type=comp.type) for row in rows_for(comp, fn(element))]
+
+
+def composite_rows(rtype: str, param: SearchParam, elements: list[Any]) -> list[dict[str, Any]]:
+    """Rows of a two-component composite (token/reference first), one per value pair per element."""
+    if len(param.components) != 2:
+        return []
+    (code1, expr1), (code2, expr2) = param.components
+    out = []
+    for element in elements:
+        firsts = _component(rtype, code1, expr1, element)
+        seconds = _component(rtype, code2, expr2, element)
+        for a in firsts:
+            if a["_type"] == "reference":
+                c1 = (None, f"{a['target_type']}/{a['target_id']}" if a.get("target_id") else a.get("url"))
+            elif a["_type"] == "token":
+                c1 = (a["system"], a["code"])
+            else:
+                continue
+            for b in seconds:
+                row = {
+                    "c1_system": c1[0],
+                    "c1_code": c1[1],
+                    "c2_system": None,
+                    "c2_code": None,
+                    "c2_value": None,
+                    "c2_low": None,
+                    "c2_high": None,
+                }
+                if b["_type"] in ("token", "quantity"):
+                    row.update(c2_system=b["system"], c2_code=b["code"])
+                if b["_type"] in ("quantity", "number"):
+                    row["c2_value"] = b["value"]
+                if b["_type"] == "date":
+                    row.update(c2_low=b["low"], c2_high=b["high"])
+                if b["_type"] == "string":
+                    row["c2_code"] = b["value"]
+                out.append(row)
+    return out
 
 
 def rows_for(param: SearchParam, values: list[Any]) -> list[dict[str, Any]]:
@@ -176,7 +259,7 @@ def rows_for(param: SearchParam, values: list[Any]) -> list[dict[str, Any]]:
         elif t == "date":
             out += [{"low": lo, "high": hi} for lo, hi in _dates(v)]
         elif t == "number":
-            if isinstance(v, int | float) and not isinstance(v, bool):
+            if isinstance(v, int | float | Decimal) and not isinstance(v, bool):
                 out.append({"value": float(v)})
         elif t == "quantity":
             out += [{"value": q, "system": s, "code": c} for q, s, c in _quantities(v)]
@@ -193,7 +276,8 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if param.type not in grouped or code == "_id":
             continue
         values = _evaluator(rtype, param.expression)(resource)
-        for row in rows_for(param, values):
+        rows = composite_rows(rtype, param, values) if param.type == "composite" else rows_for(param, values)
+        for row in rows:
             row["param"] = code
             grouped[param.type].append(row)
     return grouped

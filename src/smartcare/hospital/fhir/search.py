@@ -170,6 +170,48 @@ def _reference_condition(p: SearchParam, modifier: str, raw: str) -> ColumnEleme
     return c.target_id == ref
 
 
+def _composite_condition(rtype: str, p: SearchParam, raw: str) -> ColumnElement[bool]:
+    """``token$value`` against a two-component composite row (FHIR R4 search.html#composite)."""
+    c = INDEX_TABLES["composite"].c
+    if len(p.components) != 2 or "$" not in raw:
+        raise FhirError(400, f"Composite parameter '{p.code}' needs a value of the form a$b", expression=[p.code])
+    left, right = raw.split("$", 1)
+    system, _, code = left.rpartition("|") if "|" in left else ("", "", left)
+    conds = [c.c1_code == code]
+    if "|" in left:
+        conds.append(c.c1_system.is_(None) if system == "" else c.c1_system == system)
+    second = params_for(rtype)[p.components[1][0]]
+    if second.type == "token":
+        sys2, _, code2 = right.rpartition("|") if "|" in right else ("", "", right)
+        conds.append(c.c2_code == code2)
+        if sys2:
+            conds.append(c.c2_system == sys2)
+    elif second.type == "string":
+        conds.append(c.c2_code.like(_like_escape(norm_string(right)) + "%", escape="\\"))
+    elif second.type == "date":
+        prefix, text = _prefix(right, True)
+        try:
+            lo, hi = date_range(text)
+        except ValueError:
+            raise FhirError(400, f"Invalid date '{right}' in '{p.code}'", expression=[p.code]) from None
+        conds.append(_ordered((c.c2_low, c.c2_high), prefix, lo, hi))
+    else:  # quantity or number
+        prefix, text = _prefix(right, True)
+        num, *unit = text.split("|", 2)
+        try:
+            val, lo, hi = number_range(num)
+        except ValueError:
+            raise FhirError(400, f"Invalid number '{right}' in '{p.code}'", expression=[p.code]) from None
+        if prefix not in ("eq", "ne", "ap"):
+            lo = hi = val
+        conds.append(_ordered((c.c2_value, c.c2_value), prefix, lo, hi, val))
+        if len(unit) == 2 and unit[0]:
+            conds.append(c.c2_system == unit[0])
+        if unit and unit[-1]:
+            conds.append(c.c2_code == unit[-1])
+    return and_(*conds)
+
+
 def _missing(rtype: str, p: SearchParam, raw: str, res) -> ColumnElement[bool]:
     table = INDEX_TABLES[p.type]
     has = res.c.pk.in_(select(table.c.res_pk).where(table.c.res_type == rtype, table.c.param == p.code))
@@ -206,7 +248,10 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
         raise FhirError(400, f"Search on {p.type} parameter '{code}' is not supported", code="not-supported")
     values = split_values(raw_value)
     inner = "" if modifier == "not" else modifier
-    match = or_(*(_value_condition(p, inner, v, table) for v in values))
+    if p.type == "composite":
+        match = or_(*(_composite_condition(rtype, p, v) for v in values))
+    else:
+        match = or_(*(_value_condition(p, inner, v, table) for v in values))
     cond = res.c.pk.in_(select(table.c.res_pk).where(table.c.res_type == rtype, table.c.param == code, match))
     return not_(cond) if modifier == "not" else cond
 
@@ -267,7 +312,7 @@ def _sort_key(rtype: str, key: str) -> Col[Any]:
     else:
         p = _param(rtype, code)
         table = INDEX_TABLES.get(p.type)
-        if table is None:
+        if table is None or p.type == "composite":
             raise FhirError(400, f"Cannot sort on {p.type} parameter '{code}'", expression=["_sort"])
         column = {
             "string": "value",

@@ -25,7 +25,7 @@ from typing import Any
 
 TABLE_PATH = Path(__file__).with_name("searchparams_r4.json")
 # Parameter types the index supports; ``special`` and untranslatable ones are left out of search.
-INDEXED_TYPES = ("string", "token", "reference", "date", "number", "quantity", "uri")
+INDEXED_TYPES = ("string", "token", "reference", "date", "number", "quantity", "uri", "composite")
 GENERIC_BASES = ("Resource", "DomainResource")
 # Result parameters that are not search criteria (FHIR R4 search.html#return / #paging).
 RESULT_PARAMS = {
@@ -120,7 +120,7 @@ def build_table(definitions: Path) -> dict[str, Any]:
                     ref = urls.get(comp["definition"])
                     if ref is None:
                         break
-                    comps.append([ref["code"], comp["expression"]])
+                    comps.append([ref["code"], " | ".join(_rewrite(p) for p in _split_union(comp["expression"]))])
                 else:
                     row["components"] = comps
             table.setdefault(base, {})[sp["code"]] = row

@@ -237,15 +237,19 @@ def search_bundle(
     base: str,
     *,
     pks: list[int] | None = None,
+    within: Any = None,
 ) -> dict[str, Any]:
     """Run a search and return the first page as a searchset Bundle (may store a paging snapshot).
 
-    ``pks`` short-circuits the query with precomputed ordered keys (``$everything``).
+    ``pks`` short-circuits the query with precomputed ordered keys (``$everything``); ``within`` is a
+    ``SELECT pk`` the results must belong to.
     """
     opts = _options(items)
     if rtype:
         params_for(rtype)
     query = search.build_query(rtype, items)
+    if within is not None:  # e.g. the patient compartment a patient/ scope confines the caller to
+        query = query.where(resources.c.pk.in_(within.order_by(None)))
     self_url = f"{base}/{rtype}" if rtype else base
     self_link = [{"relation": "self", "url": self_url + ("?" + urlencode(items) if items else "")}]
     if opts["summary"] == "count":

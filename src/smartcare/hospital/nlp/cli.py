@@ -28,6 +28,38 @@ def nlp_eval(path: Path = typer.Option(None, "--csv", help="NegEx-annotated CSV;
     typer.echo(json.dumps(evaluate_negex(path), indent=2))
 
 
+def mtsamples_eval(
+    csv: Path = typer.Option(None, "--csv", help="MTSamples CSV; default: the shared training file."),
+    embeddings: Path = typer.Option(None, help="Cache of MiniLM embeddings (.npy), reused when present."),
+    ship: bool = typer.Option(False, "--ship", help="Save the MiniLM probe to weights/ with its card."),
+) -> None:
+    """MTSamples specialty: (a) TF-IDF + LR, (b) linear probe on MiniLM embeddings, same de-duplicated split."""
+    import numpy as np
+
+    from smartcare.hospital.nlp import classify
+
+    frame = classify.load_mtsamples(csv)
+    if embeddings is not None and embeddings.exists():
+        emb = np.load(embeddings)
+    else:
+        emb = classify.embed(frame.text.tolist())
+        if embeddings is not None:
+            np.save(embeddings, emb)
+    if emb.shape[0] != len(frame):
+        raise typer.BadParameter(f"{embeddings} holds {emb.shape[0]} rows, expected {len(frame)}")
+    result = {
+        "texts": len(frame),
+        "test_texts": int((frame.split == "test").sum()),
+        "tfidf_logreg": classify.tfidf_logreg(frame),
+        "minilm_probe": classify.minilm_probe(frame, emb),
+    }
+    typer.echo(json.dumps(result, indent=2))
+    if ship:
+        folder = classify.ship_probe(classify.fit_probe(frame, emb), result["minilm_probe"])
+        typer.echo(f"saved {folder}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("nlp")(nlp)
     app.command("nlp-eval")(nlp_eval)
+    app.command("mtsamples-eval")(mtsamples_eval)

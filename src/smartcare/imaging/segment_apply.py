@@ -1,0 +1,158 @@
+"""Vessel segmentation of files: PNG/TIFF/JPEG, NPZ stacks, DICOM and NIfTI in; PNGs, DICOM SEG, NIfTI out.
+
+For each input image the outputs are a binary mask PNG (0/255), a probability PNG (0-255) and an overlay
+PNG. A DICOM input also gets a DICOM SEG (binary, one segment) made with highdicom, and a NIfTI input a
+NIfTI mask on the input's affine. Every output is written to a temporary name and renamed, so a failure
+leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smartcare.core.errors import SmartcareError
+from smartcare.imaging.io import is_dicom, read_image, read_npz
+from smartcare.imaging.segment import estimate_fov, overlay, predict_vessels, vessel_features
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any 2D/RGB image -> uint8; non-uint8 data are scaled between their 0.5th and 99.5th percentiles."""
+    if image.dtype == np.uint8:
+        return image
+    lo, hi = np.percentile(image, [0.5, 99.5])
+    return (np.clip((image.astype(np.float64) - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+
+
+def images_from(path: Path, key: str | None = None) -> list[tuple[str, np.ndarray]]:
+    """Input file -> list of (name, image) with image (H, W, 3) RGB or (H, W) gray, uint8."""
+    stem = path.name.split(".")[0]
+    if path.name.lower().endswith(".npz"):
+        arr = read_npz(path, key)
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3):
+            arr = arr[None]
+        if arr.ndim not in (3, 4):
+            raise SmartcareError(f"{path.name}: expected images (N, H, W) or (N, H, W, 3), got {arr.shape}")
+        return [(f"{stem}_{i:03d}", to_uint8(a)) for i, a in enumerate(arr)]
+    vol = read_image(path, key)
+    arr = vol.array
+    if arr.ndim == 4 and arr.shape[0] in (3, 4):  # (C, Z, Y, X) colour
+        planes = [np.moveaxis(arr[:3, z], 0, -1) for z in range(arr.shape[1])]  # (Y, X, 3)
+    else:
+        arr = arr.reshape((-1,) + arr.shape[-2:])  # (Z, Y, X)
+        planes = list(arr)
+    if min(planes[0].shape[:2]) < 32:
+        raise SmartcareError(f"{path.name}: image {planes[0].shape[:2]} is too small to segment (need >= 32 px)")
+    if len(planes) == 1:
+        return [(stem, to_uint8(planes[0]))]
+    return [(f"{stem}_{z:03d}", to_uint8(p)) for z, p in enumerate(planes)]
+
+
+def _write_png(array: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def segment_array(model, card: dict[str, Any], image: np.ndarray, *, tta: bool = True,
+                  device="cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image (H, W, 3) or (H, W) uint8 -> (probability float32, mask bool, fov bool), each (H, W)."""
+    fov = estimate_fov(image) if image.ndim == 3 else np.ones(image.shape, bool)
+    prob = predict_vessels(model, vessel_features(image, fov), roi=card.get("config", {}).get("roi", 128),
+                           tta=tta, device=device)
+    return prob, (prob >= float(card.get("threshold", 0.5))) & fov, fov
+
+
+def segment_file(input: Path | str, out: Path | str, *, model: str = "drive-vessels",
+                 overlay_path: Path | str | None = None, key: str | None = None, tta: bool = True,
+                 device: str = "cpu", weights_root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Segment every image in ``input`` and write outputs; returns one record of written paths per image.
+
+    ``out`` ending in ``.png`` names the mask of a single image (siblings ``*_prob.png`` and
+    ``*_overlay.png``); otherwise it is a folder receiving ``<name>_mask.png``, ``_prob.png`` and
+    ``_overlay.png`` per image.
+    """
+    from smartcare.imaging.segment_train import load_segmenter
+
+    input, out = Path(input), Path(out)
+    images = images_from(input, key)
+    single = out.suffix.lower() == ".png"
+    if single and len(images) != 1:
+        raise SmartcareError(f"{input.name} holds {len(images)} images; give --out a folder, not a PNG")
+    if overlay_path is not None and not single:
+        raise SmartcareError("--overlay names one PNG; use it with a single image and --out MASK.png")
+    net, card = load_segmenter(model, weights_root, device)
+    rows, masks = [], []
+    for name, image in images:
+        prob, mask, fov = segment_array(net, card, image, tta=tta, device=device)
+        masks.append(mask)
+        if single:
+            paths = {"mask": out, "probability": out.with_name(out.stem + "_prob.png"),
+                     "overlay": Path(overlay_path) if overlay_path else out.with_name(out.stem + "_overlay.png")}
+        else:
+            paths = {k: out / f"{name}_{suffix}.png" for k, suffix in
+                     (("mask", "mask"), ("probability", "prob"), ("overlay", "overlay"))}
+        _write_png((mask * 255).astype(np.uint8), paths["mask"])
+        _write_png((np.clip(prob, 0, 1) * 255).round().astype(np.uint8), paths["probability"])
+        _write_png(overlay(image, mask), paths["overlay"])
+        rows.append({"image": name, "vessel_fraction_fov": float(mask[fov].mean()) if fov.any() else 0.0,
+                     **{k: str(v) for k, v in paths.items()}})
+    base = out.with_suffix("") if single else out / input.name.split(".")[0]
+    if is_dicom(input) and input.is_file():
+        rows[0]["dicom_seg"] = str(write_dicom_seg(input, np.stack(masks), card,
+                                                   base.with_name(base.name + "_seg.dcm")))
+    elif input.name.lower().endswith((".nii", ".nii.gz")):
+        rows[0]["nifti_mask"] = str(write_nifti_mask(input, np.stack(masks), base.with_name(base.name +
+                                                                                             "_mask.nii.gz")))
+    return rows
+
+
+def write_dicom_seg(source: Path, masks: np.ndarray, card: dict[str, Any], path: Path) -> Path:
+    """Binary DICOM SEG (PS3.3 A.51) of ``masks`` (frames, H, W) referencing the source image, via highdicom."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    ds = pydicom.dcmread(str(source))
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) != len(masks):
+        raise SmartcareError(f"{source.name}: {len(masks)} masks for {getattr(ds, 'NumberOfFrames', 1)} frames")
+    algo = hd.AlgorithmIdentificationSequence(name=str(card.get("name", "smartcare")),
+                                              version=str(card.get("smartcare_version", "0")),
+                                              family=codes.DCM.ArtificialIntelligence)
+    desc = hd.seg.SegmentDescription(segment_number=1, segment_label="vessels",
+                                     segmented_property_category=codes.SCT.Tissue,
+                                     segmented_property_type=codes.SCT.BloodVessel,
+                                     algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                                     algorithm_identification=algo)
+    seg = hd.seg.Segmentation(source_images=[ds], pixel_array=masks.astype(np.uint8),
+                              segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                              segment_descriptions=[desc], series_instance_uid=hd.UID(), series_number=900,
+                              sop_instance_uid=hd.UID(), instance_number=1, manufacturer="smartcare",
+                              manufacturer_model_name=str(card.get("name", "smartcare")),
+                              software_versions=str(card.get("smartcare_version", "0")),
+                              device_serial_number="0")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    seg.save_as(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def write_nifti_mask(source: Path, masks: np.ndarray, path: Path) -> Path:
+    """Masks (Z, Y, X) -> NIfTI uint8 on the source file's affine (axes back in NIfTI (X, Y, Z) order)."""
+    import nibabel as nib
+
+    img = nib.load(str(source))
+    data = np.ascontiguousarray(masks.astype(np.uint8).T)  # (X, Y, Z)
+    if data.shape != img.shape[:3]:
+        raise SmartcareError(f"{source.name}: mask shape {data.shape} does not match the image {img.shape[:3]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name.replace(".nii.gz", ".tmp.nii.gz"))
+    nib.save(nib.Nifti1Image(data, img.affine), str(tmp))
+    tmp.replace(path)
+    return path

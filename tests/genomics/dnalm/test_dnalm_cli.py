@@ -1,0 +1,76 @@
+"""`smartcare genomics dnalm predict` with the shipped dnalm-prom-core-all weights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from smartcare.cli import app
+from smartcare.core import metrics, registry
+from smartcare.core.errors import SmartcareError
+
+MODEL = "dnalm-prom-core-all"
+SMARTCARE = [sys.executable, "-c", "from smartcare.cli import main; main()"]
+
+
+def test_shipped_card_and_size():
+    card = registry.load_card(MODEL)
+    folder = registry.weights_dir() / MODEL
+    assert (folder / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
+    assert {"mcc", "auc"} <= set(card["metrics"]["dev"])
+    assert card["command"].startswith("smartcare genomics dnalm finetune")
+    assert (folder / "tokenizer" / "tokenizer.json").is_file()
+
+
+def test_predict_csv_end_to_end_scores_dev_sequences(tmp_path, shared_data):
+    dev = pd.read_csv(shared_data / "genomics/gue_dnabert2_subset/prom_prom_core_all/dev.csv").iloc[:300]
+    dev[["sequence"]].to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "out.csv"
+    done = subprocess.run([*SMARTCARE, "genomics", "dnalm", "predict", "--model", MODEL, "--input",
+                           str(tmp_path / "in.csv"), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["index", "sequence_id", "pred", "p_0", "p_1"]
+    assert len(df) == 300 and df["index"].tolist() == list(range(300))
+    assert ((df["p_0"] + df["p_1"] - 1).abs() < 1e-5).all()
+    assert metrics.auc(dev["label"].to_numpy(), df["p_1"].to_numpy()) > 0.75  # trained, not random
+
+
+def test_predict_fasta_keeps_ids(tmp_path):
+    fa = tmp_path / "in.fa"
+    fa.write_text(">seqA some description\nACGTACGTTTGACCAGGCT\nacgtNNNNacgt\n>seqB\nTATAAAAGGCGCGC\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["genomics", "dnalm", "predict", "--model", MODEL, "--input", str(fa),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert df["sequence_id"].tolist() == ["seqA", "seqB"]
+    assert set(df["pred"]) <= {0, 1}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("seq\nACGT\n", "no 'sequence' column"),
+    ("sequence\nACGTXACGT\n", "'X' at position 4"),
+    ("sequence\nACGT\n\"\"\n", "is empty"),
+])
+def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, content, message):
+    (tmp_path / "in.csv").write_text(content)
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["genomics", "dnalm", "predict", "--model", MODEL, "--input",
+                                      str(tmp_path / "in.csv"), "--out", str(out)])
+    assert isinstance(result.exception, SmartcareError)
+    assert message in str(result.exception)
+    assert not out.exists()
+
+
+def test_bad_input_exit_code_in_a_subprocess(tmp_path):
+    (tmp_path / "in.txt").write_text("ACGT")
+    done = subprocess.run([*SMARTCARE, "genomics", "dnalm", "predict", "--model", MODEL, "--input",
+                           str(tmp_path / "in.txt"), "--out", str(tmp_path / "o.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "must be .csv" in done.stderr and "Traceback" not in done.stderr

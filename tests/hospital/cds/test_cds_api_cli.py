@@ -1,0 +1,74 @@
+"""HTTP routes under /api/hospital and the `smartcare hospital score / ddi-check` commands."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from smartcare.hospital.api import router
+from smartcare.service.errors import install_error_handlers
+
+MEDS = [
+    {
+        "resourceType": "MedicationRequest",
+        "id": "a",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "amiodarone 200 MG Oral Tablet"},
+    },
+    {
+        "resourceType": "MedicationRequest",
+        "id": "b",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "escitalopram 10 MG Oral Tablet"},
+    },
+]
+
+
+def _client():
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router, prefix="/api/hospital")
+    return TestClient(app)
+
+
+def test_score_and_ddi_routes(shared_data):
+    c = _client()
+    assert "NEWS2" in c.get("/api/hospital/scores").json()["calculators"]
+    r = c.post("/api/hospital/scores/CURB-65", json={"inputs": {"age": 70, "rr": 32, "sbp": 85, "confusion": True}})
+    body = r.json()
+    assert r.status_code == 200 and body["total"] == 4 and body["band"] == "severe"
+    assert "bun_mg_dl" in body["missing"] and body["citation"].startswith("Lim WS")
+    bad = c.post("/api/hospital/scores/NEWS2", json={"inputs": {"acvpu": "sleepy"}})
+    assert bad.status_code == 422 and "sleepy" in bad.json()["detail"]
+    assert c.post("/api/hospital/scores/nope", json={}).status_code == 404
+    ddi = c.post("/api/hospital/ddi-check", json={"resources": MEDS, "patient": "p9"}).json()["interactions"]
+    assert ddi[0]["severity"] == "high" and ddi[0]["detectedIssue"]["patient"]["reference"] == "Patient/p9"
+
+
+def test_nlp_route():
+    r = _client().post("/api/hospital/nlp/extract", json={"text": "Denies chest pain.", "target": "chest pain"})
+    assert r.status_code == 200 and r.json()["target"]["negated"] == 1
+    assert r.json()["entities"][0]["label"] == "PROBLEM"
+
+
+def test_cli_score_and_ddi_check(tmp_path, shared_data):
+    from smartcare.cli import app
+
+    bundle = tmp_path / "meds.json"
+    bundle.write_text(
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": m} for m in MEDS]})
+    )
+    out = tmp_path / "issues.json"
+    res = CliRunner().invoke(app, ["hospital", "ddi-check", str(bundle), "--out", str(out), "--patient", "p1"])
+    assert res.exit_code == 0 and "amiodarone + escitalopram" in res.output
+    issues = json.loads(out.read_text())
+    assert issues["entry"][0]["resource"]["resourceType"] == "DetectedIssue"
+    res = CliRunner().invoke(
+        app, ["hospital", "score", "qSOFA", "-i", "rr=24", "-i", "sbp=95", "-i", "gcs=15", "--json"]
+    )
+    assert res.exit_code == 0 and json.loads(res.output)["total"] == 2
+    res = CliRunner().invoke(app, ["hospital", "score", "qSOFA", "-i", "rr"])
+    assert res.exit_code != 0 and "NAME=VALUE" in str(res.exception)
