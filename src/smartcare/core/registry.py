@@ -10,14 +10,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 import smartcare
 from smartcare.core.errors import ModelNotFoundError, SmartcareError
 from smartcare.core.settings import get_settings
+
+if TYPE_CHECKING:  # torch is imported lazily so that `smartcare --help` starts fast
+    import torch
 
 CARD_FIELDS = ("name", "task", "architecture", "parameters", "training_data", "split", "command",
                "metrics", "date", "smartcare_version", "seed")
@@ -56,6 +56,8 @@ def load_tensors(name: str, root: Path | str | None = None) -> dict[str, torch.T
     path = weights_dir(root) / name / "model.safetensors"
     if not path.is_file():
         raise ModelNotFoundError(f"model {name!r} has a card but no model.safetensors at {path}")
+    from safetensors.torch import load_file
+
     return load_file(str(path))
 
 
@@ -74,6 +76,8 @@ def save_model(name: str, tensors: dict[str, torch.Tensor], card: dict[str, Any]
     missing = [f for f in CARD_FIELDS if f not in card]
     if missing:
         raise SmartcareError(f"model card for {name!r} lacks {', '.join(missing)}")
+    from safetensors.torch import save_file
+
     folder = weights_dir(root) / name
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "model.safetensors.tmp"
@@ -98,6 +102,8 @@ def load(name_or_path: str | Path, root: Path | str | None = None):
                 "loading a checkpoint folder needs `pip install smartcare[genomics]`") from err
         return AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     if path.is_dir() and (path / "card.json").is_file():
+        from safetensors.torch import load_file
+
         return LoadedModel(json.loads((path / "card.json").read_text()),
                            load_file(str(path / "model.safetensors")))
     return LoadedModel(load_card(str(name_or_path), root), load_tensors(str(name_or_path), root))

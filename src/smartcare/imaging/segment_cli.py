@@ -35,6 +35,10 @@ def train_segmenter_cmd(
     patch: Annotated[int, typer.Option(help="patch side in pixels")] = 64,
     lr: Annotated[float, typer.Option(help="AdamW learning rate")] = 2e-3,
     max_minutes: Annotated[float, typer.Option(help="stop starting epochs after this wall time (0 = none)")] = 0,
+    channels: Annotated[str, typer.Option(help="U-Net feature maps per level, comma-separated")] = "8,16,32,64",
+    tta: Annotated[bool, typer.Option(help="flip test-time augmentation for val/test scoring")] = True,
+    resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
+    ship: Annotated[bool, typer.Option(help="score and write weights (--no-ship: checkpoint only)")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
@@ -47,12 +51,21 @@ def train_segmenter_cmd(
     def go() -> None:
         import torch
 
+        from smartcare.imaging.segment import SegConfig
         from smartcare.imaging.segment_train import SegTrainSettings, train_segmenter
 
         torch.set_num_threads(threads)
+        try:
+            chans = tuple(int(c) for c in channels.split(","))
+        except ValueError:
+            raise SmartcareError(f"--channels must be comma-separated integers, not {channels!r}") from None
+        config = SegConfig(channels=chans, strides=(1,) + (2,) * (len(chans) - 2))
         settings = SegTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                                    max_minutes=max_minutes, seed=seed, device=device, name=name)
-        _, card = train_segmenter(settings, weights_root=weights_root, run_dir=run_dir, log=typer.echo)
+                                    max_minutes=max_minutes, seed=seed, device=device, name=name, tta=tta,
+                                    resume=resume, ship=ship)
+        _, card = train_segmenter(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo)
+        if not card:
+            return
         m = card["metrics"]
         typer.echo(f"threshold {card['threshold']:.2f} (chosen on val ids {list(settings.val_ids)})")
         typer.echo(f"val  {_fmt(m['val'])}")

@@ -8,6 +8,7 @@ against the first observer, with the second observer as the human reference.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,16 +49,44 @@ class SegTrainSettings:
     seed: int = 0  # seeds initialisation, patch sampling and augmentation
     device: str = "cpu"  # cpu, cuda or auto
     name: str = "drive-vessels"  # registry name
+    channels: tuple[int, ...] = (8, 16, 32, 64)  # U-Net widths, recorded in the command
+    tta: bool = True  # flip test-time augmentation when scoring val/test
+    resume: bool = False  # continue from run_dir/last.pt (a chain of time-limited runs)
+    ship: bool = True  # score val/test and write weights/<name>/ (False: intermediate link of a chain)
 
     def command(self) -> str:
         parts = ["smartcare imaging train-segmenter", f"--epochs {self.epochs}", f"--steps {self.steps}",
                  f"--batch-size {self.batch_size}", f"--patch {self.patch}", f"--lr {self.lr:g}",
-                 f"--seed {self.seed}", f"--device {self.device}"]
+                 f"--channels {','.join(map(str, self.channels))}", f"--seed {self.seed}",
+                 f"--device {self.device}"]
+        if not self.tta:
+            parts.append("--no-tta")
+        if self.resume:
+            parts.append("--resume --run-dir RUN_DIR")
         if self.max_minutes:
             parts.append(f"--max-minutes {self.max_minutes:g}")
         if self.name != "drive-vessels":
             parts.append(f"--name {self.name}")
         return " ".join(parts)
+
+
+class TimeUp(Exception):
+    """Raised by a sampler at the start of a pass once its wall-time budget is spent."""
+
+
+def fit_until(model, loader, *, loss_fn, score_fn, config: TrainConfig) -> tuple[int, list[dict]]:
+    """``core.training.fit`` that stops cleanly when ``loader`` raises ``TimeUp`` between epochs.
+
+    ``config.run_dir`` must be set: on ``TimeUp`` the best state is restored from its ``last.pt``.
+    Returns ``(best_epoch, history)``.
+    """
+    try:
+        result = fit(model, loader, None, loss_fn=loss_fn, score_fn=score_fn, config=config)
+        return result.best_epoch, result.history
+    except TimeUp:
+        state = torch.load(config.run_dir / "last.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["best_state"])
+        return state["best_epoch"], state["history"]
 
 
 class PatchSampler:
@@ -76,16 +105,17 @@ class PatchSampler:
         self.centres = [np.argwhere(f) for f in fovs]  # (K, 2) row, col
         self.steps, self.batch_size, self.patch = steps, batch_size, patch
         self.rng = np.random.default_rng(seed)
-        self.deadline = deadline
+        self.deadline, self.passes = deadline, 0
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self):
+        if self.deadline and self.passes and time.time() > self.deadline:
+            raise TimeUp
+        self.passes += 1
         p = self.patch
         for _ in range(self.steps):
-            if self.deadline and time.time() > self.deadline:
-                return
             xs, ys = [], []
             for _ in range(self.batch_size):
                 i = int(self.rng.integers(len(self.feats)))
@@ -123,7 +153,7 @@ def train_segmenter(settings: SegTrainSettings, config: SegConfig = SegConfig(),
     Returns ``(model, card)``; the card's ``metrics`` hold ``val``, ``test`` (vs the first observer, in the
     FOV) and ``second_observer`` (the second observer scored the same way).
     """
-    s = settings
+    s = replace(settings, channels=tuple(config.channels))
     if s.patch % int(np.prod(config.strides)) or s.epochs < 1 or s.steps < 1 or s.batch_size < 1:
         raise SmartcareError("patch must be a multiple of the U-Net stride product; epochs, steps and "
                              "batch size must be >= 1")
@@ -141,40 +171,41 @@ def train_segmenter(settings: SegTrainSettings, config: SegConfig = SegConfig(),
     torch.manual_seed(s.seed)
     model = build_segmenter(config)
     deadline = start + 60 * s.max_minutes if s.max_minutes else None
+    done = 0  # epochs already run in earlier links of a resumed chain: fresh patches for the new ones
+    if s.resume and run_dir is not None and (run_dir / "metrics.jsonl").is_file():
+        done = len((run_dir / "metrics.jsonl").read_text().splitlines())
     sampler = PatchSampler([feats[i] for i in tr], [train["manual1"][i] for i in tr],
                            [train["fov_mask"][i] for i in tr], steps=s.steps, batch_size=s.batch_size,
-                           patch=s.patch, seed=s.seed, deadline=deadline)
-    val_cache: dict[str, float] = {}
-
+                           patch=s.patch, seed=s.seed + 1000 * done, deadline=deadline)
     def score(model, _loader, device) -> float:
-        if deadline and time.time() > deadline and "f1" in val_cache:
-            return val_cache["f1"]  # no training happened this epoch; avoid re-scoring
         prob = _predict_all(model, [feats[i] for i in va], device, config.roi, tta=False, desc="val")
         _, f1 = best_threshold(train["manual1"][va], prob, train["fov_mask"][va])
-        val_cache["f1"] = f1
         log(f"  val F1 {f1:.4f}  ({time.time() - start:.0f} s)")
         return f1
 
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="smartcare-seg-"))
     cfg = TrainConfig(epochs=s.epochs, lr=s.lr, weight_decay=1e-4, patience=s.epochs, seed=s.seed,
-                      device=s.device, run_dir=run_dir, desc="segmenter")
-    result = fit(model, sampler, None, loss_fn=vessel_loss, score_fn=score, config=cfg)
+                      device=s.device, run_dir=run_dir, resume=s.resume, desc="segmenter")
+    best_epoch, history = fit_until(model, sampler, loss_fn=vessel_loss, score_fn=score, config=cfg)
+    if not s.ship:
+        log(f"stopped after {len(history)} epochs (best {best_epoch}); checkpoint in {run_dir}, not shipped")
+        return model, {}
     device = next(model.parameters()).device
-    prob_val = _predict_all(model, [feats[i] for i in va], device, config.roi, tta=True, desc="val")
+    prob_val = _predict_all(model, [feats[i] for i in va], device, config.roi, tta=s.tta, desc="val")
     threshold, _ = best_threshold(train["manual1"][va], prob_val, train["fov_mask"][va])
     val = segmentation_metrics(train["manual1"][va], prob_val, train["fov_mask"][va], threshold)
-    test, human = evaluate_test(model, config, threshold, device, data_root)
+    test, human = evaluate_test(model, config, threshold, device, data_root, tta=s.tta)
     model.cpu()
-    trained = sum(1 for h in result.history)
     card = {
         "task": "image-segmentation", "architecture": "MONAI UNet (2D) on CLAHE/top-hat/Frangi features",
-        "config": config_to_dict(config), "threshold": threshold, "tta": True,
+        "config": config_to_dict(config), "threshold": threshold, "tta": s.tta,
         "classes": ["background", "vessel"],
         "training_data": "DRIVE training images 21-40 (Staal et al. 2004), first observer",
         "split": {"train": [ids[i] for i in tr], "val": list(s.val_ids), "test": "DRIVE test 01-20 (official)"},
         "command": s.command(), "seed": s.seed,
-        "training": {"epochs_run": trained, "best_epoch": result.best_epoch, "steps": s.steps,
+        "training": {"epochs_run": len(history), "best_epoch": best_epoch, "steps": s.steps,
                      "batch_size": s.batch_size, "patch": s.patch, "lr": s.lr,
-                     "history": result.history, "seconds": round(time.time() - start, 1)},
+                     "history": history, "seconds": round(time.time() - start, 1)},
         "metrics": {"val": val, "test": test, "second_observer": human},
     }
     save_model(s.name, model.state_dict(), card, root=weights_root)

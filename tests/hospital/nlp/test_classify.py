@@ -32,3 +32,37 @@ def test_tfidf_baseline(frame):
     m = tfidf_logreg(frame)
     print(m)
     assert m["macro_f1"] > 0.55 and m["set_accuracy"] > 0.75
+
+
+def test_ship_and_predict_probe_roundtrip(tmp_path):
+    import pandas as pd
+
+    from smartcare.core.registry import load_card
+    from smartcare.hospital.nlp.classify import PROBE_NAME, embed, encoder, fit_probe, predict_specialty, ship_probe
+
+    texts = [
+        "Cardiac catheterization showed coronary stenosis.",
+        "Echocardiogram: reduced ejection fraction.",
+        "Total knee arthroplasty for osteoarthritis.",
+        "ORIF of distal radius fracture.",
+        "Atrial fibrillation with rapid ventricular response.",
+        "Arthroscopic meniscus repair of the knee.",
+    ]
+    frame = pd.DataFrame(
+        {
+            "text": texts,
+            "label": ["Cardio", "Cardio", "Ortho", "Ortho", "Cardio", "Ortho"],
+            "labels": [("Cardio",), ("Cardio",), ("Ortho",), ("Ortho",), ("Cardio",), ("Ortho",)],
+            "split": ["train"] * 6,
+        }
+    )
+    model = encoder()
+    clf = fit_probe(frame, embed(texts, model))
+    folder = ship_probe(clf, {"macro_f1": 1.0}, root=tmp_path)
+    assert (folder / "model.safetensors").exists()
+    card = load_card(PROBE_NAME, tmp_path)
+    assert card["classes"] == ["Cardio", "Ortho"] and card["parameters"] == 384 + 1  # binary: one weight row
+    assert predict_specialty(["hip replacement surgery", "coronary artery disease"], tmp_path, model) == [
+        "Ortho",
+        "Cardio",
+    ]

@@ -64,7 +64,8 @@ def run_export(
                             )
                         ).scalars()
                     )
-                q = q.where(or_(*(resources.c.pk.in_(patient_compartment_query(p).order_by(None)) for p in patients)))
+                members = [resources.c.pk.in_(patient_compartment_query(p).order_by(None)) for p in patients]
+                q = q.where(or_(*members) if members else false())
             if types:
                 q = q.where(resources.c.res_type.in_(types))
             if since:

