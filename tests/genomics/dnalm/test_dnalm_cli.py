@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -32,7 +33,7 @@ def test_predict_csv_end_to_end_scores_dev_sequences(tmp_path, shared_data):
     out = tmp_path / "out.csv"
     done = subprocess.run([*SMARTCARE, "genomics", "dnalm", "predict", "--model", MODEL, "--input",
                            str(tmp_path / "in.csv"), "--out", str(out)], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     df = pd.read_csv(out)
     assert list(df.columns) == ["index", "sequence_id", "pred", "p_0", "p_1"]
@@ -68,9 +69,13 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, content, messag
     assert not out.exists()
 
 
-def test_bad_input_exit_code_in_a_subprocess(tmp_path):
+def test_bad_input_exit_code_through_main(tmp_path, monkeypatch, capsys):
+    from smartcare.cli import main
+
     (tmp_path / "in.txt").write_text("ACGT")
-    done = subprocess.run([*SMARTCARE, "genomics", "dnalm", "predict", "--model", MODEL, "--input",
-                           str(tmp_path / "in.txt"), "--out", str(tmp_path / "o.csv")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "must be .csv" in done.stderr and "Traceback" not in done.stderr
+    monkeypatch.setattr(sys, "argv", ["smartcare", "genomics", "dnalm", "predict", "--model", MODEL, "--input",
+                                      str(tmp_path / "in.txt"), "--out", str(tmp_path / "o.csv")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "must be .csv" in err and "Traceback" not in err
