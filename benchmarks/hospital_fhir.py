@@ -24,7 +24,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 from sqlalchemy.orm import Session
 
 from smartcare.core.data import dataset_path
-from smartcare.hospital.fhir.db import JSONType, init_db, make_engine, resources
+from smartcare.hospital.fhir.db import JSONType, analyze, init_db, make_engine, resources
 from smartcare.hospital.fhir.loader import json_files, load_bundle
 from smartcare.hospital.fhir.searchset import search_bundle
 
@@ -63,6 +63,8 @@ def _ingest(engine, files: list[Path]) -> dict[str, float]:
     with Session(engine) as session:
         for b in bundles:
             n += sum(load_bundle(session, b).values())
+        analyze(session.connection())  # what fhir-load does after a bulk load
+        session.commit()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {"resources": n, "ingest_per_s": n / wall, "ingest_per_cpu_s": n / cpu}
 

@@ -85,3 +85,26 @@ def test_train_settings_command_and_validation():
         TrainSettings(arch="cnn", pretrain_epochs=3).validated()
     with pytest.raises(SmartcareError, match="unknown dataset"):
         TrainSettings(dataset="mnist").validated()
+
+
+def test_ensemble_averages_member_probabilities(tmp_path, shared_data):
+    from smartcare.core.registry import save_model
+    from smartcare.imaging.ensemble import make_ensemble
+    from smartcare.imaging.medmnist import load_split
+    from smartcare.imaging.train import load_classifier
+
+    x, _ = load_split("breastmnist", "val", root=shared_data)
+    probs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("cnn", TINY_CNN).eval()
+        card = {"task": "image-classification", "architecture": "cnn", "network_config": TINY_CNN,
+                "classes": ["malignant", "normal+benign"], "input": {"height": 28}, "training_data": "t",
+                "split": {}, "command": "smartcare imaging train", "metrics": {}, "seed": seed}
+        save_model(f"m{seed}", model.state_dict(), card, root=tmp_path)
+        probs.append(predict_proba(load_classifier(f"m{seed}", tmp_path)[0], x))
+    card = make_ensemble("breastmnist", ["m0", "m1"], "ens", root=tmp_path, out_root=tmp_path)
+    assert set(card["metrics"]) == {"val", "test"}
+    assert card["member_commands"][1].endswith("--name m1")
+    ens, _ = load_classifier("ens", tmp_path)
+    np.testing.assert_allclose(predict_proba(ens, x), np.mean(probs, axis=0), atol=2e-3)  # fp16 weights

@@ -17,6 +17,7 @@ from smartcare.publichealth.forecast import MODELS, forecast
 from smartcare.publichealth.forecast.baseline import BaselineConfig, FluSightBaseline
 from smartcare.publichealth.forecast.blend import QuantileBlend
 from smartcare.publichealth.forecast.data import prepare_targets
+from smartcare.publichealth.forecast.extra import ilinet_pseudo_counts
 from smartcare.publichealth.forecast.gbm import GBMConfig, GlobalQuantileGBM
 from smartcare.service.errors import install_error_handlers
 
@@ -126,6 +127,20 @@ def test_gbm_is_global_and_refuses_predict_before_fit(targets):
     assert model.n_examples_ > 100 * len(LOCS)  # one pooled training set over every location
 
 
+def test_ilinet_extra_history(shared_data, targets):
+    ili = ilinet_pseudo_counts(shared_data)
+    assert ili["location"].nunique() == 11  # national + 10 HHS regions
+    assert (ili["value"] >= 0).all() and (ili["value"] % 1 == 0).all()
+    assert ili["date"].dt.dayofweek.eq(5).all()  # week-ending Saturdays, like the NHSN targets
+    hist = prepare_targets(targets[targets["date"] < REF])
+    plain = tiny_gbm().fit(hist)
+    more = GlobalQuantileGBM(tiny_gbm().config, extra=ili).fit(hist)
+    assert more.n_examples_ > plain.n_examples_ + 20_000
+    # extra rows dated after the forecast's own last week are never used
+    late = ili.assign(date=ili["date"] + pd.Timedelta(weeks=20 * 52))
+    assert GlobalQuantileGBM(tiny_gbm().config, extra=late).fit(hist).n_examples_ == plain.n_examples_
+
+
 def test_bad_input(targets):
     neg = targets.copy()
     neg.loc[3, "value"] = -4
@@ -145,7 +160,7 @@ def test_bad_input(targets):
         forecast(targets[targets["date"] < "2022-03-05"], "2022-03-05", tiny_gbm())
     with pytest.raises(SmartcareError, match="nsim"):
         BaselineConfig(nsim=1)
-    assert set(MODELS) == {"flusight-baseline", "gbm-global", "gbm-blend"}
+    assert set(MODELS) == {"flusight-baseline", "gbm-global", "gbm-global-ili", "gbm-blend"}
 
 
 def test_cli_writes_forecasts_and_plot(targets, tmp_path):

@@ -60,6 +60,29 @@ def train(
 
 
 @app.command()
+def ensemble(
+    members: Annotated[str, typer.Option(help="comma-separated registry names of trained classifiers")],
+    dataset: Annotated[str, typer.Option(help="pneumoniamnist or breastmnist")] = "pneumoniamnist",
+    name: Annotated[str, typer.Option(help="registry name of the ensemble")] = "pneumoniamnist",
+    members_root: Annotated[Path | None, typer.Option(help="folder holding the members (default weights/)")] = None,
+    weights_root: Annotated[Path | None, typer.Option(help="write weights/<name>/ under this folder")] = None,
+) -> None:
+    """Average trained classifiers' probabilities and ship the ensemble as weights/<name>/."""
+
+    def go() -> None:
+        from smartcare.imaging.ensemble import make_ensemble
+
+        card = make_ensemble(dataset, [m.strip() for m in members.split(",") if m.strip()], name,
+                             root=members_root, out_root=weights_root)
+        for split, m in card["metrics"].items():
+            auc, acc = m["auc"], m["acc"]
+            typer.echo(f"{name} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
+                       f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
+
+    _run(go)
+
+
+@app.command()
 def classify(
     input: Annotated[Path, typer.Option("--input", help="NPZ, PNG, DICOM file, or a folder of them")],
     out: Annotated[Path, typer.Option("--out", help="CSV to write (index, source, pred, p_0, p_1, ...)")],

@@ -50,8 +50,8 @@ class FFDNet(nn.Module):
         super().__init__()
         w = config.width
         layers: list[nn.Module] = [nn.Conv2d(5, w, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(config.depth - 2):
-            layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(config.depth - 2):  # conv + batch norm + ReLU, as in DnCNN/FFDNet
+            layers += [nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
         layers.append(nn.Conv2d(w, 4, 3, padding=1))
         self.body = nn.Sequential(*layers)
 

@@ -58,6 +58,7 @@ def train_denoiser_cmd(
     depth: Annotated[int, typer.Option(help="conv layers (at half resolution)")] = 8,
     width: Annotated[int, typer.Option(help="feature maps per layer")] = 32,
     compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
+    resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
@@ -75,7 +76,8 @@ def train_denoiser_cmd(
 
         torch.set_num_threads(threads)
         settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                                        max_minutes=max_minutes, seed=seed, device=device, name=name)
+                                        max_minutes=max_minutes, seed=seed, device=device, name=name,
+                                        resume=resume)
         _, card = train_denoiser(settings, DenoiseConfig(depth=depth, width=width), weights_root=weights_root,
                                  run_dir=run_dir, log=typer.echo, with_compare=compare)
         typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")

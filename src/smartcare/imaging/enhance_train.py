@@ -9,6 +9,7 @@ The comparison (``compare``) scores noisy input, NLM, BM3D and ours on the fixed
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch.nn import functional as F
 from smartcare.core.errors import SmartcareError
 from smartcare.core.progress import progress
 from smartcare.core.registry import save_model
-from smartcare.core.training import TrainConfig, fit
+from smartcare.core.training import TrainConfig
 from smartcare.imaging.enhance import (
     DenoiseConfig,
     FFDNet,
@@ -39,6 +40,7 @@ from smartcare.imaging.enhance import (
     poisson_sigma_map,
     psnr_ssim,
 )
+from smartcare.imaging.segment_train import TimeUp, fit_until
 
 SIGMAS = (15.0, 25.0, 50.0)
 POISSON_PEAK = 30.0  # photons at full white for the Poisson test condition
@@ -59,6 +61,7 @@ class DenoiseTrainSettings:
     name: str = "denoise"  # registry name
     depth: int = 8  # network depth, recorded in the command (the config passed in must match)
     width: int = 32  # network width, recorded in the command
+    resume: bool = False  # continue from run_dir/last.pt (a chain of time-limited runs)
 
     def command(self) -> str:
         parts = ["smartcare imaging train-denoiser", f"--depth {self.depth}", f"--width {self.width}",
@@ -67,6 +70,8 @@ class DenoiseTrainSettings:
                  f"--seed {self.seed}", f"--device {self.device}"]
         if self.max_minutes:
             parts.append(f"--max-minutes {self.max_minutes:g}")
+        if self.resume:
+            parts.append("--resume --run-dir RUN_DIR")
         if self.name != "denoise":
             parts.append(f"--name {self.name}")
         return " ".join(parts)
@@ -82,6 +87,7 @@ class NoisyPatches:
             raise SmartcareError(f"no training image is at least {patch} pixels on a side")
         self.steps, self.batch_size, self.patch, self.deadline = steps, batch_size, patch, deadline
         self.rng = np.random.default_rng(seed)
+        self.passes = 0
 
     def __len__(self) -> int:
         return self.steps
@@ -103,9 +109,10 @@ class NoisyPatches:
         return noisy, smap, clean
 
     def __iter__(self):
+        if self.deadline and self.passes and time.time() > self.deadline:
+            raise TimeUp
+        self.passes += 1
         for _ in range(self.steps):
-            if self.deadline and time.time() > self.deadline:
-                return
             parts = [self._one() for _ in range(self.batch_size)]
             yield tuple(torch.from_numpy(np.stack([q[k] for q in parts])[:, None] / 255.0).float()
                         for k in range(3))  # each (B, 1, p, p)
@@ -135,25 +142,27 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
     start = time.time()
     train, val = training_images(data_root)
     deadline = start + 60 * s.max_minutes if s.max_minutes else None
-    loader = NoisyPatches(train, steps=s.steps, batch_size=s.batch_size, patch=s.patch, seed=s.seed,
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="smartcare-denoise-"))
+    done = 0  # epochs run by earlier links of a resumed chain: fresh patches for the new ones
+    if s.resume and (run_dir / "metrics.jsonl").is_file():
+        done = len((run_dir / "metrics.jsonl").read_text().splitlines())
+    loader = NoisyPatches(train, steps=s.steps, batch_size=s.batch_size, patch=s.patch, seed=s.seed + 1000 * done,
                           deadline=deadline)
     rng = np.random.default_rng(s.seed + 1)
     val_noisy = [add_gaussian(v, 25.0, rng) for v in val]
-    cache: dict[str, float] = {}
-
     def score(model, _loader, device) -> float:
-        if deadline and time.time() > deadline and "psnr" in cache:
-            return cache["psnr"]
-        cache["psnr"] = float(np.mean([psnr_ssim(c, denoise(model, n, 25.0, device))[0]
-                                       for c, n in zip(val, val_noisy, strict=True)]))
-        log(f"  val PSNR at sigma 25: {cache['psnr']:.2f} dB ({time.time() - start:.0f} s)")
-        return cache["psnr"]
+        value = float(np.mean([psnr_ssim(c, denoise(model, n, 25.0, device))[0]
+                               for c, n in zip(val, val_noisy, strict=True)]))
+        log(f"  val PSNR at sigma 25: {value:.2f} dB ({time.time() - start:.0f} s)")
+        return value
 
     torch.manual_seed(s.seed)
     model = FFDNet(config)
     cfg = TrainConfig(epochs=s.epochs, lr=s.lr, weight_decay=0.0, patience=s.epochs, seed=s.seed,
-                      device=s.device, run_dir=run_dir, desc="denoiser")
-    result = fit(model, loader, None, loss_fn=denoise_loss, score_fn=score, config=cfg)
+                      device=s.device, run_dir=run_dir, resume=s.resume, desc="denoiser")
+    with open(run_dir / "commands.txt", "a") as fh:  # every link of a resumed chain, in order
+        fh.write(s.command() + "\n")
+    best_epoch, history = fit_until(model, loader, loss_fn=denoise_loss, score_fn=score, config=cfg)
     model.cpu().eval()
     card = {
         "task": "image-denoising", "architecture": "FFDNet-style residual CNN (pixel-unshuffle + sigma map)",
@@ -161,11 +170,11 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
         "training_data": "DRIVE training green channels 21-38; pydicom CT_small, MR_small, emri_small",
         "split": {"train": "DRIVE 21-38 + pydicom images", "val": "DRIVE 39-40 (256 crops, sigma 25)",
                   "test": "256 centre crops of DRIVE test 01-04 green and ct_3slice 1-3 (HU -1000..1000)"},
-        "command": s.command(), "seed": s.seed,
-        "training": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "steps": s.steps,
-                     "batch_size": s.batch_size, "patch": s.patch, "lr": s.lr, "history": result.history,
+        "command": " && ".join((run_dir / "commands.txt").read_text().split("\n")[:-1]), "seed": s.seed,
+        "training": {"epochs_run": len(history), "best_epoch": best_epoch, "steps": s.steps,
+                     "batch_size": s.batch_size, "patch": s.patch, "lr": s.lr, "history": history,
                      "seconds": round(time.time() - start, 1)},
-        "metrics": {"val": {"psnr_sigma25": result.best_score}},
+        "metrics": {"val": {"psnr_sigma25": max(h["val_score"] for h in history)}},
     }
     if with_compare:
         card["metrics"]["test"] = compare(model, data_root=data_root, seed=s.seed, log=log)

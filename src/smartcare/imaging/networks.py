@@ -131,7 +131,11 @@ def make_config(arch: str, overrides: dict | None = None) -> CNNConfig | ViTConf
 
 
 def build_model(arch: str, overrides: dict | None = None) -> nn.Module:
-    """Build ``arch`` from its config with ``overrides`` applied."""
+    """Build ``arch`` from its config with ``overrides`` applied ("ensemble": see ``imaging.ensemble``)."""
+    if arch == "ensemble":
+        from smartcare.imaging.ensemble import build_ensemble
+
+        return build_ensemble(overrides or {})
     config = make_config(arch, overrides)
     return ARCHITECTURES[arch][1](config)
 

@@ -104,8 +104,12 @@ def segment_file(input: Path | str, out: Path | str, *, model: str = "drive-vess
                      **{k: str(v) for k, v in paths.items()}})
     base = out.with_suffix("") if single else out / input.name.split(".")[0]
     if is_dicom(input) and input.is_file():
-        rows[0]["dicom_seg"] = str(write_dicom_seg(input, np.stack(masks), card,
-                                                   base.with_name(base.name + "_seg.dcm")))
+        try:
+            rows[0]["dicom_seg"] = str(write_dicom_seg(input, np.stack(masks), card,
+                                                       base.with_name(base.name + "_seg.dcm")))
+        except ValueError as err:  # highdicom refuses e.g. multi-frame images without a frame of reference
+            rows[0]["dicom_seg"] = None
+            rows[0]["dicom_seg_note"] = f"no DICOM SEG written: {err}"
     elif input.name.lower().endswith((".nii", ".nii.gz")):
         rows[0]["nifti_mask"] = str(write_nifti_mask(input, np.stack(masks), base.with_name(base.name +
                                                                                              "_mask.nii.gz")))

@@ -62,7 +62,11 @@ class SegTrainSettings:
         if not self.tta:
             parts.append("--no-tta")
         if self.resume:
-            parts.append("--resume --run-dir RUN_DIR")
+            parts.append("--resume")
+        if not self.ship:
+            parts.append("--no-ship")
+        if self.resume or not self.ship:
+            parts.append("--run-dir RUN_DIR")
         if self.max_minutes:
             parts.append(f"--max-minutes {self.max_minutes:g}")
         if self.name != "drive-vessels":
@@ -163,8 +167,15 @@ def train_segmenter(settings: SegTrainSettings, config: SegConfig = SegConfig(),
     missing = [i for i in s.val_ids if i not in ids]
     if missing:
         raise SmartcareError(f"validation ids {missing} are not DRIVE training ids (21-40)")
-    log("computing features for 20 training images")
-    feats = [vessel_features(im, fov) for im, fov in zip(train["images"], train["fov_mask"], strict=True)]
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="smartcare-seg-"))
+    cache = run_dir / "features_train.npy"  # links of a resumed chain reuse the features
+    if cache.is_file():
+        feats = list(np.load(cache))
+    else:
+        log("computing features for 20 training images")
+        feats = [vessel_features(im, fov) for im, fov in zip(train["images"], train["fov_mask"], strict=True)]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        np.save(cache, np.stack(feats))
     is_val = np.isin(train["ids"], s.val_ids)
     tr = [i for i in range(len(ids)) if not is_val[i]]
     va = [i for i in range(len(ids)) if is_val[i]]
@@ -183,9 +194,10 @@ def train_segmenter(settings: SegTrainSettings, config: SegConfig = SegConfig(),
         log(f"  val F1 {f1:.4f}  ({time.time() - start:.0f} s)")
         return f1
 
-    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="smartcare-seg-"))
     cfg = TrainConfig(epochs=s.epochs, lr=s.lr, weight_decay=1e-4, patience=s.epochs, seed=s.seed,
                       device=s.device, run_dir=run_dir, resume=s.resume, desc="segmenter")
+    with open(run_dir / "commands.txt", "a") as fh:  # every link of a resumed chain, in order
+        fh.write(s.command() + "\n")
     best_epoch, history = fit_until(model, sampler, loss_fn=vessel_loss, score_fn=score, config=cfg)
     if not s.ship:
         log(f"stopped after {len(history)} epochs (best {best_epoch}); checkpoint in {run_dir}, not shipped")
@@ -202,7 +214,7 @@ def train_segmenter(settings: SegTrainSettings, config: SegConfig = SegConfig(),
         "classes": ["background", "vessel"],
         "training_data": "DRIVE training images 21-40 (Staal et al. 2004), first observer",
         "split": {"train": [ids[i] for i in tr], "val": list(s.val_ids), "test": "DRIVE test 01-20 (official)"},
-        "command": s.command(), "seed": s.seed,
+        "command": " && ".join((run_dir / "commands.txt").read_text().split("\n")[:-1]), "seed": s.seed,
         "training": {"epochs_run": len(history), "best_epoch": best_epoch, "steps": s.steps,
                      "batch_size": s.batch_size, "patch": s.patch, "lr": s.lr,
                      "history": history, "seconds": round(time.time() - start, 1)},

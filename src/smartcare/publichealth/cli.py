@@ -94,7 +94,8 @@ def score_command(
 def forecast_command(
     targets: str = typer.Option(..., "--targets", help="Target data CSV/Parquet: date, location, value, ..."),
     reference_date: str = typer.Option(..., "--reference-date", help="Forecast date (YYYY-MM-DD, a Saturday)."),
-    model: str = typer.Option("gbm-global", "--model", help="flusight-baseline | gbm-global."),
+    model: str = typer.Option(
+        "gbm-global", "--model", help="flusight-baseline | gbm-global | gbm-global-ili | gbm-blend."),
     out: str = typer.Option(..., "--out", help="Output CSV/Parquet: hubverse long quantile forecasts."),
     plot: str = typer.Option(None, "--plot", help="PNG: fan chart with the observed line."),
 ):

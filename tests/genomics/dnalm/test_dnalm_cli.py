@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 
 import pandas as pd
@@ -15,7 +13,6 @@ from smartcare.core import metrics, registry
 from smartcare.core.errors import SmartcareError
 
 MODEL = "dnalm-prom-core-all"
-SMARTCARE = [sys.executable, "-c", "from smartcare.cli import main; main()"]
 
 
 def test_shipped_card_and_size():
@@ -31,10 +28,9 @@ def test_predict_csv_end_to_end_scores_dev_sequences(tmp_path, shared_data):
     dev = pd.read_csv(shared_data / "genomics/gue_dnabert2_subset/prom_prom_core_all/dev.csv").iloc[:300]
     dev[["sequence"]].to_csv(tmp_path / "in.csv", index=False)
     out = tmp_path / "out.csv"
-    done = subprocess.run([*SMARTCARE, "genomics", "dnalm", "predict", "--model", MODEL, "--input",
-                           str(tmp_path / "in.csv"), "--out", str(out)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr
+    result = CliRunner().invoke(app, ["genomics", "dnalm", "predict", "--model", MODEL, "--input",
+                                      str(tmp_path / "in.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
     df = pd.read_csv(out)
     assert list(df.columns) == ["index", "sequence_id", "pred", "p_0", "p_1"]
     assert len(df) == 300 and df["index"].tolist() == list(range(300))

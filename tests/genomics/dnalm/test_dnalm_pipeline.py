@@ -128,3 +128,9 @@ def test_hf_classification_checkpoint_predicts_and_mlm_only_is_refused(tmp_path)
     BertForMaskedLM(cfg).save_pretrained(str(tmp_path / "mlm"))
     with pytest.raises(SmartcareError, match="no sequence-classification head"):
         load_classifier(tmp_path / "mlm")
+
+
+def test_wall_clock_cap_stops_training():
+    out = finetune(FinetuneConfig(model="cnn", cnn=CnnConfig(channels=8, layers=1, kernel=5),
+                                  **{**FAST, "max_minutes": 1e-9}))
+    assert out["steps"] == 0 and all(h["train_loss"] == 0.0 for h in out["history"])

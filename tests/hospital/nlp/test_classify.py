@@ -66,3 +66,14 @@ def test_ship_and_predict_probe_roundtrip(tmp_path):
         "Ortho",
         "Cardio",
     ]
+
+
+def test_shipped_tfidf_model_reproduces_its_card(frame):
+    from smartcare.core.registry import load_card
+    from smartcare.hospital.nlp.classify import TFIDF_NAME, metrics, predict_tfidf
+
+    card = load_card(TFIDF_NAME)
+    test = frame[frame.split == "test"]
+    got = metrics(test.label, predict_tfidf(test.text.tolist()), test.labels)
+    assert got == card["metrics"]["test"]
+    assert card["metrics"]["test"]["macro_f1"] >= card["metrics"]["test_minilm_probe"]["macro_f1"]

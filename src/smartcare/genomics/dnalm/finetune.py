@@ -36,6 +36,7 @@ from smartcare.genomics.dnalm.model import (
     SequenceClassifier,
     bert_config,
 )
+from smartcare.genomics.dnalm.pretrain import score_after_training
 from smartcare.genomics.dnalm.tokenizers import DnaTokenizer, build_tokenizer, char_tokenizer, load_tokenizer
 
 
@@ -72,6 +73,7 @@ class ShuffledBatches:
         self.enc, self.labels, self.bs, self.steps, self.deadline = enc, labels, batch_size, steps, deadline
         self.order = torch.empty(0, dtype=torch.long)
         self.yielded = 0  # batches handed out so far (the steps actually taken)
+        self.stepped = False  # whether a batch was handed out since the last validation
 
     def __len__(self) -> int:
         return self.steps
@@ -84,6 +86,7 @@ class ShuffledBatches:
                 self.order = torch.cat([self.order, torch.randperm(len(self.labels))])
             idx, self.order = self.order[:self.bs], self.order[self.bs:]
             self.yielded += 1
+            self.stepped = True
             yield {"input_ids": self.enc["input_ids"][idx], "attention_mask": self.enc["attention_mask"][idx],
                    "labels": self.labels[idx]}
 
@@ -195,7 +198,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     tcfg = TrainConfig(epochs=epochs, lr=cfg.lr, weight_decay=0.01, patience=cfg.patience, seed=cfg.seed,
                        device=cfg.device, run_dir=cfg.run_dir, resume=cfg.resume,
                        desc=f"dnalm finetune {cfg.model} {cfg.task}")
-    result = fit(model, train, None, loss_fn=_ce_loss, score_fn=val_auc, config=tcfg)
+    result = fit(model, train, None, loss_fn=_ce_loss, score_fn=score_after_training(val_auc, train), config=tcfg)
     device = next(model.parameters()).device
     dev_seqs, dev_y = load_gue(cfg.task, "dev")
     dev_proba = predict_proba(model, encode(tok, dev_seqs, cfg.max_tokens), device=device)

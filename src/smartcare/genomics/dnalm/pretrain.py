@@ -83,6 +83,7 @@ class WindowBatches:
         self.docs, self.tok, self.cfg, self.steps, self.deadline = list(docs), tok, cfg, steps, deadline
         lengths = torch.tensor([len(d) for d in self.docs], dtype=torch.float64)
         self.weights = lengths / lengths.sum()
+        self.stepped = False  # whether a batch was handed out since the last validation
 
     def __len__(self) -> int:
         return self.steps
@@ -104,6 +105,7 @@ class WindowBatches:
         for _ in range(self.steps):
             if self.deadline is not None and time.time() > self.deadline:
                 return
+            self.stepped = True
             yield self.sample()
 
 
@@ -114,6 +116,19 @@ def _mlm_loss(model, batch) -> torch.Tensor:
 def _neg_val_loss(model, val_batches, device) -> float:
     losses = [float(model(**{k: v.to(device) for k, v in b.items()}).loss) for b in val_batches]
     return -float(np.mean(losses))
+
+
+def score_after_training(score_fn, train):
+    """Past the wall-clock cap ``fit`` still runs its remaining (empty) epochs: repeat the last score then."""
+    last: list[float] = []
+
+    def score(model, loader, device) -> float:
+        if not last or train.stepped:
+            last[:] = [score_fn(model, loader, device)]
+        train.stepped = False
+        return last[0]
+
+    return score
 
 
 def pretrain(cfg: PretrainConfig, docs: Sequence[str] | None = None,
@@ -144,7 +159,8 @@ def pretrain(cfg: PretrainConfig, docs: Sequence[str] | None = None,
     train = WindowBatches(docs, tok, cfg, cfg.steps_per_epoch, deadline)
     tcfg = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, weight_decay=0.01, patience=cfg.epochs, seed=cfg.seed,
                        device=cfg.device, run_dir=run_dir, resume=cfg.resume, desc="dnalm pretrain")
-    result = fit(model, train, val_batches, loss_fn=_mlm_loss, score_fn=_neg_val_loss, config=tcfg)
+    result = fit(model, train, val_batches, loss_fn=_mlm_loss, score_fn=score_after_training(_neg_val_loss, train),
+                 config=tcfg)
     hf_dir = run_dir / "hf"
     model.cpu().save_pretrained(str(hf_dir))
     tok.save(hf_dir)

@@ -190,6 +190,13 @@ def engine_for(url: str) -> Engine:
         return _ENGINES[url]
 
 
+def analyze(connection) -> None:
+    """Refresh planner statistics after a bulk load (PostgreSQL plans the index subqueries badly
+    on fresh tables until autovacuum gets to them)."""
+    for table in (resources, history, *INDEX_TABLES.values()):
+        connection.exec_driver_sql(f"ANALYZE {table.name}")
+
+
 def reset_db(url: str) -> None:
     """Drop every FHIR table and the migration marker, then migrate an empty schema again."""
     with _LOCK:

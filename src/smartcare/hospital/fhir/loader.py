@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from smartcare.core.progress import progress
 from smartcare.hospital.fhir.bundle import BundleProcessor
+from smartcare.hospital.fhir.db import analyze
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.store import FhirStore
 
@@ -83,4 +84,6 @@ def load_paths(session: Session, paths: Iterable[Path], *, validate: bool = True
             counts += load_bundle(session, data, validate=validate)
         except FhirError as err:
             raise FhirError(err.status, f"{f}: {err.diagnostics}", expression=err.expression) from None
+    analyze(session.connection())
+    session.commit()
     return counts

@@ -8,7 +8,8 @@ multi-resource FHIRPath expression into the part for each base type and rewrites
 the embedded FHIRPath engine cannot evaluate on a single resource:
 
 - ``X.where(resolve() is T)`` becomes a test on the reference string (``T/...``);
-- ``(X as T)`` / ``X.as(T)`` on a choice element becomes the typed element name ``xT``.
+- ``(X as T)`` / ``X.as(T)`` / ``(X as T).y`` on a choice element becomes the typed element name
+  ``xT`` (``xT.y``).
 
 Regenerate with ``python -m smartcare.hospital.fhir.searchparams PATH/fhir-r4-examples/definitions``.
 """
@@ -79,6 +80,7 @@ def _split_union(expr: str) -> list[str]:
 _RESOLVE = re.compile(r"\.where\(resolve\(\) is (\w+)\)")
 _AS_PAREN = re.compile(r"^\(([\w.]+) as (\w+)\)$")
 _AS_FUNC = re.compile(r"^([\w.]+)\.as\((\w+)\)$")
+_AS_PAREN_PATH = re.compile(r"^\(([\w.]+) as (\w+)\)((?:\.\w+)+)$")
 
 
 def _rewrite(part: str) -> str:
@@ -88,6 +90,10 @@ def _rewrite(part: str) -> str:
         if m:
             path, typ = m.groups()
             return f"{path}{typ[0].upper()}{typ[1:]}"
+    m = _AS_PAREN_PATH.match(part)
+    if m:
+        path, typ, rest = m.groups()
+        return f"{path}{typ[0].upper()}{typ[1:]}{rest}"
     return part
 
 

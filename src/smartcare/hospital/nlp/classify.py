@@ -22,6 +22,8 @@ import pandas as pd
 from smartcare.core.data import dataset_path
 from smartcare.core.errors import SmartcareError
 
+TFIDF_PARAMS = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 20_000}  # (a) baseline
+
 
 @dataclass(frozen=True)
 class SplitConfig:
@@ -67,7 +69,7 @@ def tfidf_logreg(frame: pd.DataFrame, seed: int = 0) -> dict:
 
     tr, te = frame[frame.split == "train"], frame[frame.split == "test"]
     model = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000),
+        TfidfVectorizer(**TFIDF_PARAMS),
         LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=seed),
     )
     model.fit(tr.text, tr.label)
@@ -150,3 +152,63 @@ def predict_specialty(texts: list[str], root: Path | str | None = None, model=No
     if z.shape[1] == 1:  # binary logistic regression: one logit, for the second class
         z = np.hstack([np.zeros_like(z), z])  # (N, 2)
     return [card["classes"][i] for i in z.argmax(axis=1)]
+
+
+TFIDF_NAME = "mtsamples-specialty-tfidf"
+
+
+def fit_tfidf(frame: pd.DataFrame, seed: int = 0):
+    """TF-IDF + logistic regression fitted on the train split; returns (vectorizer, classifier)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    tr = frame[frame.split == "train"]
+    vec = TfidfVectorizer(**TFIDF_PARAMS)
+    x = vec.fit_transform(tr.text)  # (N, V) sparse
+    clf = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=seed).fit(x, tr.label)
+    return vec, clf
+
+
+def ship_tfidf(vec, clf, scores: dict, root: Path | str | None = None, seed: int = 0) -> Path:
+    """Save TF-IDF + LR as tensors: idf (V,), coef (C, V), intercept (C,), vocabulary as UTF-8 bytes."""
+    import torch
+
+    from smartcare.core.registry import save_model
+
+    terms = sorted(vec.vocabulary_, key=vec.vocabulary_.get)  # column order
+    tensors = {
+        "idf": torch.tensor(vec.idf_, dtype=torch.float32),  # (V,)
+        "coef": torch.tensor(clf.coef_, dtype=torch.float32),  # (C, V)
+        "intercept": torch.tensor(clf.intercept_, dtype=torch.float32),  # (C,)
+        "vocab_utf8": torch.tensor(list("\n".join(terms).encode("utf-8")), dtype=torch.uint8),
+    }
+    card = {
+        "task": "clinical note specialty classification (MTSamples, 1 of C)",
+        "architecture": "TF-IDF (1-2 grams, sublinear tf, 20k terms) + class-balanced logistic regression",
+        "training_data": "hospital/mtsamples mtsamples_train.csv, de-duplicated texts, primary label = rarest "
+        "specialty of the text",
+        "split": "hash of text, 20% test",
+        "command": "smartcare hospital mtsamples-eval --ship",
+        "metrics": scores,
+        "seed": seed,
+        "classes": [str(c) for c in clf.classes_],
+        "vectorizer": {k: list(v) if isinstance(v, tuple) else v for k, v in TFIDF_PARAMS.items()},
+    }
+    return save_model(TFIDF_NAME, tensors, card, root=root)
+
+
+def predict_tfidf(texts: list[str], root: Path | str | None = None) -> list[str]:
+    """Specialty predicted by the shipped TF-IDF model for each text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from smartcare.core.registry import load_card, load_tensors
+
+    card, t = load_card(TFIDF_NAME, root), load_tensors(TFIDF_NAME, root)
+    terms = bytes(t["vocab_utf8"].numpy().tolist()).decode("utf-8").split("\n")
+    params = dict(card["vectorizer"], ngram_range=tuple(card["vectorizer"]["ngram_range"]))
+    params.pop("max_features", None)
+    params.pop("min_df", None)
+    vec = TfidfVectorizer(vocabulary={w: i for i, w in enumerate(terms)}, **params)
+    vec.idf_ = t["idf"].numpy().astype(np.float64)
+    z = vec.transform(texts) @ t["coef"].numpy().T + t["intercept"].numpy()  # (N, C)
+    return [card["classes"][i] for i in np.asarray(z).argmax(axis=1)]

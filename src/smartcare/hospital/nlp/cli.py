@@ -31,7 +31,7 @@ def nlp_eval(path: Path = typer.Option(None, "--csv", help="NegEx-annotated CSV;
 def mtsamples_eval(
     csv: Path = typer.Option(None, "--csv", help="MTSamples CSV; default: the shared training file."),
     embeddings: Path = typer.Option(None, help="Cache of MiniLM embeddings (.npy), reused when present."),
-    ship: bool = typer.Option(False, "--ship", help="Save the MiniLM probe to weights/ with its card."),
+    ship: bool = typer.Option(False, "--ship", help="Save the better model (by test macro-F1) to weights/."),
 ) -> None:
     """MTSamples specialty: (a) TF-IDF + LR, (b) linear probe on MiniLM embeddings, same de-duplicated split."""
     import numpy as np
@@ -52,10 +52,15 @@ def mtsamples_eval(
         "test_texts": int((frame.split == "test").sum()),
         "tfidf_logreg": classify.tfidf_logreg(frame),
         "minilm_probe": classify.minilm_probe(frame, emb),
+        "minilm_max_seq_length": 128,
     }
     typer.echo(json.dumps(result, indent=2))
     if ship:
-        folder = classify.ship_probe(classify.fit_probe(frame, emb), result["minilm_probe"])
+        scores = {"test": result["tfidf_logreg"], "test_minilm_probe": result["minilm_probe"]}
+        if result["tfidf_logreg"]["macro_f1"] >= result["minilm_probe"]["macro_f1"]:
+            folder = classify.ship_tfidf(*classify.fit_tfidf(frame), scores)
+        else:
+            folder = classify.ship_probe(classify.fit_probe(frame, emb), {"test": result["minilm_probe"]})
         typer.echo(f"saved {folder}")
 
 

@@ -23,6 +23,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub
 from smartcare.publichealth.forecast.data import hub_frame, to_wide
+from smartcare.publichealth.forecast.extra import ilinet_pseudo_counts
 from smartcare.publichealth.forecast.features import FEATURES, forecast_rows, training_rows
 
 FIT_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99)
@@ -53,7 +54,7 @@ class GBMConfig:
     min_weeks: int = 8  # shortest history (weeks) the model is willing to train on
     drop_features: tuple[str, ...] = ("season_week",)  # features.FEATURES left out (season timing overfits)
     fit_levels: tuple[float, ...] = FIT_LEVELS  # levels with their own booster; the rest interpolated
-    spread: float = 1.0  # widen (>1) the log-scale quantiles about the median
+    spread: float = 1.2  # widen (>1) the log-scale quantiles about the median (1.2: 2023-24 coverage)
     seed: int = 0  # random_state of each tree ensemble
 
     def __post_init__(self) -> None:
@@ -66,16 +67,26 @@ class GBMConfig:
 class GlobalQuantileGBM:
     """Quantile GBM trained across all locations (see module docstring).
 
+    With ``extra`` (a table or "ilinet"), those series join the training examples only.
+
     ``fit(targets)`` takes a prepared target table (``forecast.data.prepare_targets``) holding only the
     rows the forecast may use; ``predict(reference_date)`` returns a hubverse quantile table.
     """
 
     name = "gbm-global"
 
-    def __init__(self, config: GBMConfig | None = None, levels=hub.QUANTILES, extra: pd.DataFrame | None = None):
+    @classmethod
+    def with_ilinet(cls) -> GlobalQuantileGBM:
+        """The global GBM with CDC ILINet pseudo-count seasons added to its training set."""
+        return cls(extra="ilinet")
+
+    def __init__(self, config: GBMConfig | None = None, levels=hub.QUANTILES,
+                 extra: pd.DataFrame | str | None = None):
         self.config = config
         self.levels = levels
-        self.extra = extra  # extra training-only series (``date, location, value, population``), e.g. ILINet
+        # extra training-only series (``date, location, value, population``); "ilinet" loads
+        # forecast.extra.ilinet_pseudo_counts() from the shared data at fit time
+        self.extra = extra
 
     def fit(self, targets: pd.DataFrame) -> GlobalQuantileGBM:
         """Fit one booster per quantile level on every example in ``targets``; returns self.
@@ -90,8 +101,11 @@ class GlobalQuantileGBM:
                                  f"needs at least {cfg.min_weeks}")
         population = targets.groupby("location")["population"].median()
         x, y, _ = training_rows(wide, population, cfg.max_steps)  # (N, F), (N,)
-        if self.extra is not None and len(self.extra):
-            ex = self.extra[self.extra["date"] < targets["date"].max() + pd.Timedelta(days=1)]
+        extra = ilinet_pseudo_counts() if isinstance(self.extra, str) and self.extra == "ilinet" else self.extra
+        if isinstance(extra, str):
+            raise SmartcareError(f"unknown extra training history {extra!r}; use 'ilinet' or a table")
+        ex = None if extra is None else extra[extra["date"] <= targets["date"].max()]  # never later data
+        if ex is not None and len(ex):
             ex_pop = ex.groupby("location")["population"].median()
             xe, ye, _ = training_rows(to_wide(ex), ex_pop, cfg.max_steps)
             x, y = np.vstack([x, xe]), np.concatenate([y, ye])  # (N + Ne, F)

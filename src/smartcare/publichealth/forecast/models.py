@@ -20,7 +20,8 @@ from smartcare.publichealth.forecast.gbm import GlobalQuantileGBM
 MODELS: dict[str, Callable[[], object]] = {
     FluSightBaseline.name: FluSightBaseline,
     GlobalQuantileGBM.name: GlobalQuantileGBM,
-    QuantileBlend.name: QuantileBlend,
+    "gbm-global-ili": GlobalQuantileGBM.with_ilinet,  # needs publichealth/cdc_ilinet
+    QuantileBlend.name: QuantileBlend,  # needs publichealth/cdc_ilinet (one member trains on it)
 }
 DEFAULT_MODEL = GlobalQuantileGBM.name
 HORIZONS = (0, 1, 2, 3)  # FluSight 2023-24 onwards: weeks after the reference date
