@@ -31,6 +31,7 @@ CALCULATORS = {
     "Centor Score (Modified/McIsaac) for Strep Pharyngitis": "Centor-McIsaac",
     "PERC Rule for Pulmonary Embolism": "PERC",
     "Revised Cardiac Risk Index for Pre-Operative Risk": "RCRI",
+    "PSI Score: Pneumonia Severity Index for CAP": "PSI",
     "Glasgow-Blatchford Bleeding Score (GBS)": "Glasgow-Blatchford",
     "Charlson Comorbidity Index (CCI)": "Charlson",
     "CKD-EPI Equations for Glomerular Filtration Rate": "CKD-EPI",
@@ -150,8 +151,16 @@ ENTITIES = {
     "AIDS": "aids",
     "Continuous veno-venous hemodialysis for ≥24 hours in the past week": "dialysis_twice_past_week",
     "Dialysis at least twice in the past week": "dialysis_twice_past_week",
+    "Nursing home resident": "nursing_home",
+    "Renal disease": "renal_disease",
+    "Altered mental status": "altered_mentation",
+    "Pleural effusion on x-ray": "pleural_effusion",
+    "pH": "ph",
+    "Hematocrit": "hematocrit",
+    "Partial pressure of oxygen (PaO₂) for Apache II": "pao2",
 }
 OVERRIDES = {
+    "PSI": {"Liver disease severity": "liver_disease", "Neoplastic disease": "active_cancer"},
     "HAS-BLED": {"Hypertension history": "uncontrolled_hypertension"},
     "HEART": {"Diabetes mellitus criteria for CCI rule": "diabetes"},
 }

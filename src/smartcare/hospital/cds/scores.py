@@ -5,6 +5,7 @@ A table lists criteria; each criterion is one of:
 - ``input`` + ``bands``: a numeric input; bands are ascending and the first band whose ``max`` (inclusive)
   or ``lt`` (exclusive) bound holds the value gives the points; a band may carry ``when`` (input -> value);
 - ``input`` + ``choices``: a categorical input mapped to points, with an optional ``default``;
+- ``input`` + ``linear``: points = value x factor (PSI age);
 - ``any`` / ``all``: conditions ``{"input", op: value}`` with op in ``gt ge lt le eq is``; ``points`` if met;
 - ``count`` + ``bands`` (+ optional ``force``): the number of conditions met, banded.
 
@@ -173,6 +174,8 @@ def _criterion(crit: Mapping, inputs: Mapping[str, Evidence], missing: list[str]
             missing.append(name)
             assumptions.append(f"{label}: {name} not recorded, scored 0 (assumed normal)")
             return CriterionResult(crit["id"], label, 0, None, [], True)
+        if "linear" in crit:  # points = value x factor (e.g. PSI age)
+            return CriterionResult(crit["id"], label, float(ev.value) * crit["linear"], ev.value, list(ev.references))
         if "choices" in crit:
             choices = {_norm(k): v for k, v in crit["choices"].items()}
             key = _norm(ev.value)

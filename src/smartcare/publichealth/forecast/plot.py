@@ -29,12 +29,16 @@ def fan_chart(forecasts: pd.DataFrame, targets: pd.DataFrame, path: str | Path, 
     ref = pd.to_datetime(fc["reference_date"]).max()
     med = fc[np.isclose(fc["output_type_id"].astype(float), 0.5)]
     locs = med.groupby("location")["value"].max().sort_values(ascending=False).index[:max_panels]
+    names = {}
+    if "location_name" in tg.columns:
+        names = tg.drop_duplicates("location").set_index("location")["location_name"].astype(str).to_dict()
     n = len(locs)
     ncol = min(3, n)
     nrow = int(np.ceil(n / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), squeeze=False)
     for ax, loc in zip(axes.ravel(), locs, strict=False):
-        obs = tg[(tg["location"] == loc) & (tg["date"] >= ref - pd.Timedelta(weeks=weeks_shown))]
+        obs = tg[(tg["location"] == loc) & (tg["date"] >= ref - pd.Timedelta(weeks=weeks_shown))
+                 & (tg["date"] <= ref + pd.Timedelta(weeks=6))]
         ax.plot(obs["date"], obs["value"], color="black", lw=1.2, marker=".", label="observed")
         wide = fc[fc["location"] == loc].pivot_table(index="target_end_date", columns="output_type_id",
                                                      values="value")
@@ -46,7 +50,7 @@ def fan_chart(forecasts: pd.DataFrame, targets: pd.DataFrame, path: str | Path, 
         ax.plot(wide.index, wide.iloc[:, np.argmin(np.abs(levels - 0.5))], color="tab:blue", lw=1.5,
                 label="median")
         ax.axvline(ref, color="grey", ls="--", lw=0.8)
-        ax.set_title(str(loc), fontsize=9)
+        ax.set_title(names.get(loc, str(loc)), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
