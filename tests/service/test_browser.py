@@ -49,7 +49,8 @@ def test_landing_page_in_chromium(server, tmp_path):
             assert any("publichealth" in row for row in domains)
             assert any("fhir" in row for row in domains)
             page.screenshot(path=str(tmp_path / "landing.png"))
-            page.click("text=health")
+            page.get_by_role("link", name="health", exact=True).click()
+            page.wait_for_url("**/health")
             assert '"status":"ok"' in page.content().replace(" ", "")
         finally:
             browser.close()

@@ -82,6 +82,7 @@ def segment_cmd(
     overlay: Annotated[Path | None, typer.Option(help="overlay PNG (single-image input)")] = None,
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ (e.g. images)")] = None,
     tta: Annotated[bool, typer.Option(help="average predictions over flips")] = True,
+    fhir: Annotated[Path | None, typer.Option(help="write FHIR R4 DiagnosticReport bundles (JSON list)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
 ) -> None:
     """Segment vessels: writes a binary mask, a probability map and an overlay PNG per image (and a DICOM
@@ -93,6 +94,20 @@ def segment_cmd(
         written = segment_file(input, out, model=model, overlay_path=overlay, key=key, tta=tta, device=device)
         for row in written:
             typer.echo(json.dumps(row))
+        if fhir is not None:
+            import numpy as np
+            from PIL import Image
+
+            from smartcare.core.registry import load_card
+            from smartcare.imaging.report import segmentation_report
+
+            card = load_card(model)
+            bundles = [segmentation_report(np.asarray(Image.open(r["mask"])) > 0, card, source=r["image"],
+                                           probability=np.asarray(Image.open(r["probability"])) / 255.0)
+                       for r in written]
+            fhir.parent.mkdir(parents=True, exist_ok=True)
+            fhir.write_text(json.dumps(bundles, indent=1) + "\n")
+            typer.echo(f"wrote {len(bundles)} FHIR bundle(s) to {fhir}")
 
     _run(go)
 

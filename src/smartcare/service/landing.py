@@ -23,7 +23,8 @@ def render_landing(mounts, status: dict[str, str | None], models: list[dict]) ->
         reason = status.get(m.name)
         state = ('<span class="ok">mounted</span>' if reason is None
                  else f'<span class="off">unavailable: {escape(reason)}</span>')
-        link = f'<a href="{m.prefix}">{m.prefix}</a>' if reason is None else escape(m.prefix)
+        href = {"fhir": "/fhir/metadata", "cds-hooks": "/cds-services"}.get(m.name, f"/docs#/{m.name}")
+        link = f'<a href="{href}">{m.prefix}</a>' if reason is None else escape(m.prefix)
         rows.append(f"<tr><td>{escape(m.name)}</td><td>{escape(m.description)}</td><td>{link}</td>"
                     f"<td>{state}</td></tr>")
     model_rows = [
