@@ -188,3 +188,18 @@ def test_http_forecast(targets):
     bad = client.post("/api/publichealth/forecast", json={**body, "model": "nope"})
     assert bad.status_code == 422
     assert "unknown forecast model" in bad.text
+
+
+def test_backtest_season_scores_and_compares(shared_data):
+    from smartcare.publichealth.forecast.backtest import backtest_season, compare_season
+
+    scores = backtest_season("2024-25", "flusight-baseline", root=shared_data, dates=["2024-12-14"],
+                             locations=["06", "36", "US"])
+    assert len(scores) == 3 * 4
+    assert (scores["model_id"] == "flusight-baseline").all()
+    assert scores["wis"].notna().all() and (scores["wis"] >= 0).all()
+    table = compare_season("2024-25", scores, root=shared_data)
+    assert set(table["model_id"]) == {"flusight-baseline", "FluSight-ensemble", "FluSight-baseline"}
+    assert (table["n_common"] == 2 * 4).all()  # states only: US left out
+    base = table.set_index("model_id").loc["FluSight-baseline"]
+    assert base["rel_wis"] == 1.0 and base["rel_wis_log1p"] == 1.0

@@ -157,7 +157,7 @@ def denoise(model: nn.Module, noisy: np.ndarray, sigma: float | np.ndarray, devi
     """Denoise one image (H, W) on 0-255 given its noise std ``sigma`` (a number or an (H, W) map)."""
     x = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / 255.0)[None, None].to(device)
     smap = np.broadcast_to(np.asarray(sigma, np.float32) / 255.0, noisy.shape)
-    s = torch.from_numpy(np.ascontiguousarray(smap))[None, None].to(device)
+    s = torch.from_numpy(np.array(smap, dtype=np.float32))[None, None].to(device)  # writable copy
     model.eval()
     return model(x, s)[0, 0].float().cpu().numpy() * 255.0
 

@@ -218,6 +218,8 @@ def compare(model: torch.nn.Module | None, data_root: Path | str | None = None, 
         out[cond] = {}
         for group in ("drive", "ct", "all"):
             sel = [r for r in rows if r["condition"] == cond and (group == "all" or r["set"] == group)]
+            if not sel:
+                continue
             out[cond][group] = {m: {"psnr": float(np.mean([r["psnr"] for r in sel if r["method"] == m])),
                                     "ssim": float(np.mean([r["ssim"] for r in sel if r["method"] == m]))}
                                 for m in methods}

@@ -50,6 +50,9 @@ def make_ensemble(dataset: str, members: list[str], name: str, root: Path | str 
         if card.get("classes") != list(info.classes):
             raise SmartcareError(f"member {member!r} was not trained on {dataset} classes {info.classes}")
     model = ProbabilityEnsemble([m for m, _ in loaded]).eval()
+    # Weights ship as fp16; evaluate exactly what ships.
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                           for k, v in model.state_dict().items()})
     split_metrics = {}
     for split in available_splits(dataset):
         if split != "train":
@@ -69,6 +72,7 @@ def make_ensemble(dataset: str, members: list[str], name: str, root: Path | str 
         "metrics": split_metrics, "seed": first["seed"],
         "published_test_baselines": info.baselines,
     }
-    save_model(name, {k: v.half() for k, v in model.state_dict().items()}, card, root=out_root)  # fp16 on disk
+    tensors = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    save_model(name, tensors, card, root=out_root)  # fp16 on disk
     return card
 

@@ -237,5 +237,5 @@ def load_classifier(name: str, root: Path | str | None = None) -> tuple[nn.Modul
     if card.get("task") != "image-classification":
         raise SmartcareError(f"model {name!r} is a {card.get('task')!r} model, not an image classifier")
     model = build_model(card["architecture"], card.get("network_config"))
-    model.load_state_dict({k: v.float() for k, v in load_tensors(name, root).items()})
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_tensors(name, root).items()})
     return model.eval(), card

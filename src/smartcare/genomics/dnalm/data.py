@@ -77,7 +77,8 @@ def pretraining_documents(tasks: tuple[str, ...] = tuple(GUE_TASKS), chunk_bp: i
 
 def read_prediction_input(path: Path | str) -> tuple[list[str], list[str]]:
     """``(sequence_ids, sequences)`` from a CSV with a ``sequence`` column (optional ``sequence_id`` or
-    ``id``) or a FASTA file (``.fa``, ``.fasta``, ``.fna``, optionally ``.gz`` not supported)."""
+    ``id``) or an uncompressed FASTA file (``.fa``, ``.fasta``, ``.fna``); other inputs raise
+    ``SmartcareError``."""
     path = Path(path)
     if not path.is_file():
         raise SmartcareError(f"input file {path} does not exist")

@@ -65,16 +65,6 @@ def _check(bundle: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _rewrite(v, mapping) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rewrite(v, mapping) for v in node]
-    if isinstance(node, str) and node in mapping:
-        return mapping[node]
-    return node
-
-
 class BundleProcessor:
     """Runs one batch or transaction Bundle against a :class:`FhirStore`."""
 
@@ -105,20 +95,37 @@ class BundleProcessor:
                     mapping[full] = url
         return mapping
 
-    def _conditional_refs(self, node: Any, i: int) -> Any:
-        if isinstance(node, dict):
-            out = {k: self._conditional_refs(v, i) for k, v in node.items()}
-            ref = out.get("reference")
-            if isinstance(ref, str) and "?" in ref and not ref.startswith(("http:", "https:")):
-                rtype, query = ref.split("?", 1)
-                found = self.store.find(rtype, query)
-                if len(found) != 1:
-                    raise FhirError(412, f"entry[{i}]: conditional reference {ref} matches {len(found)} resources")
-                out["reference"] = f"{rtype}/{found[0].res_id}"
-            return out
+    def _rewrite(self, node: Any, mapping: dict[str, str], i: int) -> Any:
+        """A private copy of ``node`` (JSON) in which strings equal to a full URL of this Bundle are
+        replaced by ``Type/id`` (``mapping``) and conditional references (``Patient?identifier=...``)
+        are resolved to the single match (412 unless exactly one), innermost objects first."""
         if isinstance(node, list):
-            return [self._conditional_refs(v, i) for v in node]
-        return node
+            return [
+                mapping.get(v, v)
+                if isinstance(v, str)
+                else self._rewrite(v, mapping, i)
+                if isinstance(v, dict | list)
+                else v
+                for v in node
+            ]
+        if not isinstance(node, dict):
+            return mapping.get(node, node) if isinstance(node, str) else node
+        out = {}
+        for k, v in node.items():
+            if isinstance(v, str):
+                out[k] = mapping.get(v, v)
+            elif isinstance(v, dict | list):
+                out[k] = self._rewrite(v, mapping, i)
+            else:
+                out[k] = v
+        ref = out.get("reference")
+        if isinstance(ref, str) and "?" in ref and not ref.startswith(("http:", "https:")):
+            rtype, query = ref.split("?", 1)
+            found = self.store.find(rtype, query)
+            if len(found) != 1:
+                raise FhirError(412, f"entry[{i}]: conditional reference {ref} matches {len(found)} resources")
+            out["reference"] = f"{rtype}/{found[0].res_id}"
+        return out
 
     def _write_entry(self, res: WriteResult | Stored | None, status: int) -> dict[str, Any]:
         stored = res.stored if isinstance(res, WriteResult) else res
@@ -144,18 +151,19 @@ class BundleProcessor:
         path, _, query = url.partition("?")
         parts = [p for p in path.split("/") if p]
         resource = e.get("resource")
-        if resource is not None and method in ("POST", "PUT"):
-            resource = self._conditional_refs(_rewrite(resource, mapping), i)
+        owned = resource is not None and method in ("POST", "PUT")
+        if owned:  # the rewrite is a private copy, so the store need not copy it again
+            resource = self._rewrite(resource, mapping, i)
         if method == "POST":
             full = e.get("fullUrl")
             rid = mapping[full].split("/", 1)[1] if full in mapping else None
-            res = self.store.create(resource, rid=rid, if_none_exist=req.get("ifNoneExist"))
+            res = self.store.create(resource, rid=rid, if_none_exist=req.get("ifNoneExist"), owned=owned)
             return self._write_entry(res, 201 if res.created else 200)
         if method == "PUT":
             if query:
-                res = self.store.conditional_update(parts[0], query, resource, if_match=req.get("ifMatch"))
+                res = self.store.conditional_update(parts[0], query, resource, if_match=req.get("ifMatch"), owned=owned)
             elif len(parts) == 2:
-                res = self.store.update(parts[0], parts[1], resource, if_match=req.get("ifMatch"))
+                res = self.store.update(parts[0], parts[1], resource, if_match=req.get("ifMatch"), owned=owned)
             else:
                 raise FhirError(400, f"entry[{i}]: PUT url must be Type/id or Type?criteria, not {url}")
             return self._write_entry(res, 201 if res.created else 200)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fhirpathpy import compile as fp_compile
@@ -268,14 +268,51 @@ def rows_for(param: SearchParam, values: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _heads(resource_type: str, expression: str) -> frozenset[str] | None:
+    """The top-level elements an expression reads when every part is a plain path (``Type.a.b``,
+    ``Type.a.where(...)`` of the fast shapes); None when it may read anything."""
+    heads = set()
+    for part in (p.strip() for p in expression.split(" | ")):
+        if _fast(resource_type, part) is None or part == resource_type:
+            return None
+        m = _REF_TYPE.match(part) or _SYSTEM_IS.match(part)
+        steps = (m.group(1) if m else part).split(".")[1:]
+        if not steps:
+            return None
+        heads.add(steps[0])
+    return frozenset(heads)
+
+
+@cache
+def _plan(resource_type: str) -> tuple[tuple[str, SearchParam, Callable[[dict], list[Any]], Any], ...]:
+    """(code, parameter, evaluator, top-level elements or None) of every indexed parameter, in table order."""
+    return tuple(
+        (code, p, _evaluator(resource_type, p.expression), _heads(resource_type, p.expression))
+        for code, p in params_for(resource_type).items()
+        if p.type in INDEXED_TYPES and code != "_id"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _applicable(resource_type: str, keys: tuple[str, ...]) -> tuple[tuple[str, SearchParam, Callable], ...]:
+    """The parameters that can yield a value for a resource with these top-level ``keys``.
+
+    A plain path whose first element is absent evaluates to nothing, so it is skipped; an element
+    counts as present under its own name and, for choice types, under each prefix that :func:`_walk`
+    resolves (``valueQuantity`` -> ``value``)."""
+    present = set(keys)
+    for k in keys:
+        if not k.islower():
+            present.update(k[:i] for i in range(1, len(k)) if k[i].isupper())
+    return tuple((code, p, ev) for code, p, ev, heads in _plan(resource_type) if heads is None or heads & present)
+
+
 def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """All index rows of ``resource`` grouped by parameter type: ``{type: [row, ...]}``."""
     rtype = resource["resourceType"]
     grouped: dict[str, list[dict[str, Any]]] = {t: [] for t in INDEXED_TYPES}
-    for code, param in params_for(rtype).items():
-        if param.type not in grouped or code == "_id":
-            continue
-        values = _evaluator(rtype, param.expression)(resource)
+    for code, param, evaluate in _applicable(rtype, tuple(resource)):
+        values = evaluate(resource)
         rows = composite_rows(rtype, param, values) if param.type == "composite" else rows_for(param, values)
         for row in rows:
             row["param"] = code

@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,15 @@ from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.patch import apply_patch
 from smartcare.hospital.fhir.validation import ID_RE, validate
 from smartcare.hospital.fhir.values import instant, now, parse_instant
+
+_INSERT_ONE = insert(resources).returning(resources.c.pk)
+# executemany with RETURNING in parameter order (SQLAlchemy "insertmanyvalues"), SQLite and PostgreSQL.
+_INSERT_MANY = insert(resources).returning(resources.c.pk, sort_by_parameter_order=True)
+
+
+@cache
+def _sqlite_insert(table: str, cols: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
 @dataclass(frozen=True)
@@ -71,16 +81,35 @@ class FhirStore:
     def __init__(self, session: Session, *, validate_resources: bool = True) -> None:
         self.session = session
         self.validate_resources = validate_resources
-        # History and index rows are buffered and written in one executemany per table.
+        # Rows of resources created by POST (server ids, so no clash is possible) wait here with their
+        # index rows, whose ``res_pk`` is filled in when the batch is inserted; history and index rows
+        # are buffered too. :meth:`flush` writes everything in one executemany per table.
+        self._new: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         self._pending: dict[Any, list[dict[str, Any]]] = {}
 
     # -- transactions -------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write buffered history/index rows (before any query that reads them, and on commit)."""
+        """Write buffered resource/history/index rows (before any query that reads them, and on commit)."""
+        if self._new:
+            new, self._new = self._new, []
+            pks = self.session.execute(_INSERT_MANY, [row for row, _ in new]).scalars().all()
+            for pk, (_, index_rows) in zip(pks, new, strict=True):
+                for row in index_rows:
+                    row["res_pk"] = pk
         for table, rows in self._pending.items():
             if rows:
-                self.session.execute(insert(table), rows)
+                self._insert_rows(table, rows)
         self._pending = {}
+
+    def _insert_rows(self, table, rows: list[dict[str, Any]]) -> None:
+        conn = self.session.connection()
+        if table is history or conn.dialect.name != "sqlite":
+            conn.execute(insert(table), rows)
+            return
+        # Index rows hold only str/int/float/None, which SQLite binds as they are: skip SQLAlchemy's
+        # per-row parameter processing (half the cost of the insert) and hand the driver tuples.
+        cols = tuple(rows[0])
+        conn.exec_driver_sql(_sqlite_insert(table.name, cols), [tuple(r[c] for c in cols) for r in rows])
 
     def commit(self) -> None:
         self.flush()
@@ -92,10 +121,13 @@ class FhirStore:
 
     def discard(self) -> None:
         """Drop buffered rows (after a failed savepoint in a batch)."""
+        self._new = []
         self._pending = {}
 
     # -- reads --------------------------------------------------------------------------------------
     def _row(self, rtype: str, rid: str):
+        if self._new:  # keeps pks in write order and makes buffered creations visible
+            self.flush()
         return self.session.execute(
             select(resources).where(resources.c.res_type == rtype, resources.c.res_id == rid)
         ).first()
@@ -138,11 +170,13 @@ class FhirStore:
         return [self._stored(r) for r in rows]
 
     # -- writes -------------------------------------------------------------------------------------
-    def _prepare(self, resource: Any, rtype: str | None) -> dict[str, Any]:
+    def _prepare(self, resource: Any, rtype: str | None, owned: bool = False) -> dict[str, Any]:
         if self.validate_resources:
             validate(resource, rtype)
         elif not isinstance(resource, dict) or "resourceType" not in resource:
             raise FhirError(400, "A resource must be a JSON object with a resourceType", code="structure")
+        if owned:  # already a private copy of parsed JSON (Bundle entries)
+            return resource
         return json.loads(json.dumps(resource))  # a private copy; faster than deepcopy for JSON
 
     def _stamp(self, content: dict[str, Any], rid: str, version: int, when: datetime) -> None:
@@ -152,16 +186,21 @@ class FhirStore:
         meta["lastUpdated"] = instant(when)
         content["meta"] = meta
 
-    def _index(self, pk: int, content: dict[str, Any], *, fresh: bool) -> None:
+    def _index(self, pk: int | None, content: dict[str, Any], *, fresh: bool) -> list[dict[str, Any]]:
+        """Buffer the index rows of ``content``; returns them (``res_pk`` is None until the resource
+        row of a buffered creation is inserted)."""
         if not fresh:
             self._unindex(pk)
         rtype = content["resourceType"]
+        out: list[dict[str, Any]] = []
         for ptype, rows in indexer.extract(content).items():
             if rows:
                 for row in rows:
                     row["res_pk"] = pk
                     row["res_type"] = rtype
                 self._pending.setdefault(INDEX_TABLES[ptype], []).extend(rows)
+                out += rows
+        return out
 
     def _unindex(self, pk: int) -> None:
         self.flush()
@@ -180,9 +219,14 @@ class FhirStore:
         }
         self._pending.setdefault(history, []).append(row)
 
-    def create(self, resource: Any, *, rid: str | None = None, if_none_exist: str | None = None) -> WriteResult:
-        """POST: store with a server id (any client id is replaced); conditional with ``If-None-Exist``."""
-        content = self._prepare(resource, None)
+    def create(
+        self, resource: Any, *, rid: str | None = None, if_none_exist: str | None = None, owned: bool = False
+    ) -> WriteResult:
+        """POST: store with a server id (any client id is replaced); conditional with ``If-None-Exist``.
+
+        ``owned=True`` says ``resource`` is a private copy of parsed JSON that the store may keep and
+        modify (otherwise it is copied)."""
+        content = self._prepare(resource, None, owned)
         rtype = content["resourceType"]
         if if_none_exist:
             found = self.find(rtype, if_none_exist)
@@ -196,34 +240,42 @@ class FhirStore:
         when = now()
         rtype = content["resourceType"]
         self._stamp(content, rid, 1, when)
-        stmt = (
-            insert(resources)
-            .values(res_type=rtype, res_id=rid, version=1, last_updated=when, deleted=False, content=content)
-            .returning(resources.c.pk)
-        )
-        if method == "POST":  # server-assigned uuid: no clash possible, no savepoint needed
-            pk = self.session.execute(stmt).scalar_one()
-        else:
-            pk = self._guarded_insert(stmt, rtype, rid)
+        row = {"res_type": rtype, "res_id": rid, "version": 1, "last_updated": when, "deleted": False}
+        row["content"] = content
         stored = Stored(rtype, rid, 1, when, False, content)
-        self._history(stored, method)
-        self._index(pk, content, fresh=True)
+        if method == "POST":  # server-assigned uuid: no clash possible, so the insert can wait for flush
+            self._history(stored, method)
+            self._new.append((row, self._index(None, content, fresh=True)))
+        else:
+            pk = self._guarded_insert(row, rtype, rid)
+            self._history(stored, method)
+            self._index(pk, content, fresh=True)
         return WriteResult(stored, created=True)
 
-    def _guarded_insert(self, stmt, rtype: str, rid: str) -> int:
+    def _guarded_insert(self, row: dict[str, Any], rtype: str, rid: str) -> int:
+        if self._new:
+            self.flush()
         try:
             with self.session.begin_nested():
-                return self.session.execute(stmt).scalar_one()
+                return self.session.execute(_INSERT_ONE, row).scalar_one()
         except IntegrityError:
             raise FhirError(409, f"Resource {rtype}/{rid} was created concurrently") from None
 
     def update(
-        self, rtype: str, rid: str, resource: Any, *, if_match: str | None = None, method: str = "PUT"
+        self,
+        rtype: str,
+        rid: str,
+        resource: Any,
+        *,
+        if_match: str | None = None,
+        method: str = "PUT",
+        owned: bool = False,
     ) -> WriteResult:
-        """PUT: new version of ``rtype/rid`` (create-on-update when absent or deleted)."""
+        """PUT: new version of ``rtype/rid`` (create-on-update when absent or deleted); ``owned`` as in
+        :meth:`create`."""
         if not ID_RE.match(rid):
             raise FhirError(400, f"Invalid resource id {rid!r}", expression=[f"{rtype}.id"])
-        content = self._prepare(resource, rtype)
+        content = self._prepare(resource, rtype, owned)
         body_id = content.get("id")
         if body_id is None:
             raise FhirError(400, "The resource in an update must carry an id", expression=[f"{rtype}.id"])
@@ -263,7 +315,9 @@ class FhirStore:
             self._index(row.pk, content, fresh=False)
         return WriteResult(stored, created=bool(row.deleted))
 
-    def conditional_update(self, rtype: str, query: str, resource: Any, *, if_match: str | None = None) -> WriteResult:
+    def conditional_update(
+        self, rtype: str, query: str, resource: Any, *, if_match: str | None = None, owned: bool = False
+    ) -> WriteResult:
         """PUT ``Type?criteria``: update the single match, create when none, 412 when several."""
         found = self.find(rtype, query)
         if len(found) > 1:
@@ -274,7 +328,7 @@ class FhirStore:
             content = dict(resource) if isinstance(resource, dict) else resource
             if isinstance(content, dict):
                 content["id"] = rid
-            return self.update(rtype, rid, content, if_match=if_match)
+            return self.update(rtype, rid, content, if_match=if_match, owned=owned)
         if body_id and body_id != found[0].res_id:
             raise FhirError(
                 400,
@@ -283,7 +337,7 @@ class FhirStore:
             )
         content = dict(resource)
         content["id"] = found[0].res_id
-        return self.update(rtype, found[0].res_id, content, if_match=if_match)
+        return self.update(rtype, found[0].res_id, content, if_match=if_match, owned=owned)
 
     def patch(self, rtype: str, rid: str, ops: Any, *, if_match: str | None = None) -> WriteResult:
         """PATCH with a JSON Patch document."""

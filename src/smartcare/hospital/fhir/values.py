@@ -21,6 +21,8 @@ EPS = 1e-6
 
 def norm_string(value: str) -> str:
     """Lower-case, accent-free form used for default and ``:contains`` string matching."""
+    if value.isascii():  # NFKD leaves ASCII unchanged and it has no combining marks
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 

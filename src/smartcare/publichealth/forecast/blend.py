@@ -1,7 +1,7 @@
 """Quantile averaging ("Vincentization") of several forecasters: the weighted mean, level by level.
 
-Averaging quantile functions is how the FluSight ensemble is built (median or mean per level; Ray et al.
-2023, Int J Forecast 39:1366); a weighted mean of non-decreasing quantiles stays non-decreasing.
+Averaging quantile functions level by level is how the FluSight and COVID-19 Forecast Hub ensembles are
+built (median or mean per level); a weighted mean of non-decreasing quantiles stays non-decreasing.
 """
 
 from __future__ import annotations

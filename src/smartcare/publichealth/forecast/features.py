@@ -1,8 +1,8 @@
 """Features for the global forecaster: one row per (origin week, location, steps ahead).
 
 Everything is on the ``log1p`` count scale, so series of very different sizes share one model (the
-"global model" pattern of Flusion, Ray et al. 2025, Int J Forecast 41:1028, and of Montero-Manso &
-Hyndman 2021). A row's features use only weeks up to its origin; its label is the change of ``log1p``
+"global model" pattern of Flusion, Ray et al., FluSight 2023-24, and of Montero-Manso & Hyndman 2021,
+Int J Forecast 37:1632). A row's features use only weeks up to its origin; its label is the change of ``log1p``
 count from the origin to ``steps`` weeks later.
 """
 

@@ -1,13 +1,13 @@
 """Global gradient-boosted quantile forecaster: one model over all locations' series.
 
-For each of the 23 FluSight quantile levels a histogram gradient-boosted tree (scikit-learn
+For each of 11 quantile levels (``GBMConfig.fit_levels``) a histogram gradient-boosted tree (scikit-learn
 ``HistGradientBoostingRegressor``, ``loss="quantile"``) is fitted to the change of ``log1p`` weekly count
-from the last observed week to 1-4+ weeks later, pooling every (origin week, location, steps) example of
-the history (features in :mod:`.features`). Quantile regression is equivariant under the monotone map
-``expm1(anchor + .)``, so the predicted changes become count quantiles directly; they are then sorted
-(Chernozhukov et al. 2010 rearrangement) and clipped at 0. The approach follows Flusion (Ray et al. 2025,
-Int J Forecast 41:1028), the top model of FluSight 2023-24, which used LightGBM quantile regression on a
-transformed scale.
+from the last observed week to 1-4 weeks later, pooling every (origin week, location, steps) example of
+the history (features in :mod:`.features`). The predicted changes are sorted (Chernozhukov et al. 2010
+rearrangement), widened about the median by ``spread``, interpolated to the 23 FluSight levels (linear in
+the normal score) and mapped back with ``expm1(anchor + .)``; quantile regression is equivariant under
+that monotone map, so these are count quantiles (clipped at 0). The approach follows Flusion (Ray et al.,
+UMass, FluSight 2023-24), which used gradient-boosted quantile regression on a transformed scale.
 """
 
 from __future__ import annotations
