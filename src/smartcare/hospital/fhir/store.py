@@ -13,7 +13,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +20,7 @@ from sqlalchemy import delete, false, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smartcare.hospital.fhir import indexer, search
+from smartcare.hospital.fhir import bulk, indexer, search
 from smartcare.hospital.fhir.db import INDEX_TABLES, history, resources
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.patch import apply_patch
@@ -29,13 +28,6 @@ from smartcare.hospital.fhir.validation import ID_RE, validate
 from smartcare.hospital.fhir.values import instant, now, parse_instant
 
 _INSERT_ONE = insert(resources).returning(resources.c.pk)
-# executemany with RETURNING in parameter order (SQLAlchemy "insertmanyvalues"), SQLite and PostgreSQL.
-_INSERT_MANY = insert(resources).returning(resources.c.pk, sort_by_parameter_order=True)
-
-
-@cache
-def _sqlite_insert(table: str, cols: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
 @dataclass(frozen=True)
@@ -90,26 +82,21 @@ class FhirStore:
     # -- transactions -------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write buffered resource/history/index rows (before any query that reads them, and on commit)."""
+        if not self._new and not any(self._pending.values()):
+            self._pending = {}
+            return
+        conn = self.session.connection()
+        texts: dict[int, Any] = {}  # JSON text per content object, shared by resource and history rows
         if self._new:
             new, self._new = self._new, []
-            pks = self.session.execute(_INSERT_MANY, [row for row, _ in new]).scalars().all()
+            pks = bulk.insert_resources(conn, [row for row, _ in new], texts)
             for pk, (_, index_rows) in zip(pks, new, strict=True):
                 for row in index_rows:
                     row["res_pk"] = pk
-        for table, rows in self._pending.items():
+        pending, self._pending = self._pending, {}
+        for table, rows in pending.items():
             if rows:
-                self._insert_rows(table, rows)
-        self._pending = {}
-
-    def _insert_rows(self, table, rows: list[dict[str, Any]]) -> None:
-        conn = self.session.connection()
-        if table is history or conn.dialect.name != "sqlite":
-            conn.execute(insert(table), rows)
-            return
-        # Index rows hold only str/int/float/None, which SQLite binds as they are: skip SQLAlchemy's
-        # per-row parameter processing (half the cost of the insert) and hand the driver tuples.
-        cols = tuple(rows[0])
-        conn.exec_driver_sql(_sqlite_insert(table.name, cols), [tuple(r[c] for c in cols) for r in rows])
+                bulk.insert_rows(conn, table, rows, texts)
 
     def commit(self) -> None:
         self.flush()
