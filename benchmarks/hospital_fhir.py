@@ -114,6 +114,25 @@ def _latencies(engine) -> list[dict[str, float | str]]:
     return out
 
 
+def ingest_only(kind: str = "sqlite") -> dict[str, float]:
+    """Just the ingest and the raw-insert ceiling on one database (no searches, writes no results):
+    ``python -c "from benchmarks.hospital_fhir import ingest_only; print(ingest_only('sqlite'))"``."""
+    files = json_files([dataset_path("hospital/synthea-r4-smart-sample") / "bundles"])
+    engine, cleanup = _engine(kind)
+    try:
+        ing = _ingest(engine, files)
+        ing["raw_insert_rows_per_s"] = _raw_ceiling(engine)
+    finally:
+        engine.dispose()
+        if cleanup:
+            admin, schema = cleanup
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+    ing["ceiling_over_ingest"] = ing["raw_insert_rows_per_s"] / ing["ingest_per_s"]
+    return ing
+
+
 def run() -> dict:
     folder = dataset_path("hospital/synthea-r4-smart-sample") / "bundles"
     files = json_files([folder])

@@ -197,11 +197,11 @@ def segmentation_metrics(truth: np.ndarray, prob: np.ndarray, fov: np.ndarray, t
 
 
 def best_threshold(truth: np.ndarray, prob: np.ndarray, fov: np.ndarray) -> tuple[float, float]:
-    """Threshold in [0.2, 0.8] maximising pooled F1 inside the FOV: ``(threshold, f1)``."""
+    """Threshold in [0.05, 0.95] maximising pooled F1 inside the FOV: ``(threshold, f1)``."""
     fov = np.asarray(fov).astype(bool)
     t, p = np.asarray(truth)[fov].astype(bool), np.asarray(prob)[fov]
     best = (0.5, -1.0)
-    for th in np.round(np.arange(0.2, 0.81, 0.02), 2):
+    for th in np.round(np.arange(0.05, 0.951, 0.01), 2):
         pred = p >= th
         tp = np.sum(pred & t)
         f1 = 2 * tp / max(pred.sum() + t.sum(), 1)

@@ -112,7 +112,30 @@ def segment_cmd(
     _run(go)
 
 
+def rescore_segmenter_cmd(
+    model: Annotated[str, typer.Option(help="shipped segmentation model")] = "drive-vessels",
+    tta: Annotated[bool, typer.Option(help="flip test-time augmentation")] = False,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
+) -> None:
+    """Re-choose a shipped segmenter's threshold on its validation images and rescore test (card updated)."""
+
+    def go() -> None:
+        import torch
+
+        from smartcare.imaging.segment_train import rescore_segmenter
+
+        torch.set_num_threads(threads)
+        card = rescore_segmenter(model, tta=tta, log=typer.echo)
+        m = card["metrics"]
+        typer.echo(f"val  {_fmt(m['val'])}")
+        typer.echo(f"test {_fmt(m['test'])}")
+        typer.echo(f"2nd observer {_fmt(m['second_observer'])}")
+
+    _run(go)
+
+
 def register(app: typer.Typer) -> None:
     """Add the segmentation commands to the `smartcare imaging` app."""
     app.command("segment")(segment_cmd)
     app.command("train-segmenter")(train_segmenter_cmd)
+    app.command("rescore-segmenter")(rescore_segmenter_cmd)

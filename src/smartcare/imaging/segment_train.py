@@ -251,3 +251,26 @@ def load_segmenter(name: str = "drive-vessels", root: Path | str | None = None,
 
 def with_overrides(settings: SegTrainSettings, **kw) -> SegTrainSettings:
     return replace(settings, **{k: v for k, v in kw.items() if v is not None})
+
+
+def rescore_segmenter(name: str = "drive-vessels", tta: bool | None = None, root: Path | str | None = None,
+                      data_root: Path | str | None = None, log=print) -> dict[str, Any]:
+    """Re-choose the threshold of a shipped segmenter on its validation images, rescore the test split and
+    the second observer, and rewrite its card (weights unchanged). Returns the updated card."""
+    model, card = load_segmenter(name, root)
+    config = config_from_card(card)
+    tta = bool(card.get("tta", True)) if tta is None else tta
+    train = load_drive("train", data_root)
+    va = [i for i, k in enumerate(train["ids"].tolist()) if k in card["split"]["val"]]
+    feats = [vessel_features(train["images"][i], train["fov_mask"][i]) for i in va]
+    prob_val = _predict_all(model, feats, "cpu", config.roi, tta=tta, desc="val")
+    threshold, _ = best_threshold(train["manual1"][va], prob_val, train["fov_mask"][va])
+    log(f"threshold {threshold:.2f} chosen on val ids {card['split']['val']}")
+    card["metrics"]["val"] = segmentation_metrics(train["manual1"][va], prob_val, train["fov_mask"][va], threshold)
+    card["metrics"]["test"], card["metrics"]["second_observer"] = evaluate_test(model, config, threshold, "cpu",
+                                                                                 data_root, tta=tta)
+    card.update(threshold=threshold, tta=tta,
+                rescored_by=f"smartcare imaging rescore-segmenter --model {name}" + ("" if tta else " --no-tta"))
+    save_model(name, load_tensors(name, root), card, root=root)
+    return card
+

@@ -75,3 +75,13 @@ def test_bad_input_exit_code_through_main(tmp_path, monkeypatch, capsys):
         main()
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "must be .csv" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", [c["name"] for c in registry.list_models() if c["name"].startswith("dnalm-")])
+def test_every_shipped_dnalm_model_loads_and_predicts(name):
+    from smartcare.genomics.dnalm.predict import load_classifier, predict
+
+    card = registry.load_card(name)
+    assert {"mcc", "auc"} <= set(card["metrics"]["dev"]) and card["comparison_dev"]
+    df = predict(load_classifier(name), ["ACGTACGTTTGACCAGGCTATAAAAGG", "ggcgcgNNNNcgcgcc"])
+    assert df.shape == (2, 5) and ((df["p_0"] + df["p_1"] - 1).abs() < 1e-5).all()

@@ -5,6 +5,9 @@ Every write bumps ``meta.versionId``, sets ``meta.lastUpdated``, appends a row t
 its version is still the one that was read, so concurrent writers with the same ``If-Match``
 produce exactly one winner and one 412. Methods never commit; the caller (one HTTP interaction,
 one Bundle, one loader batch) calls :meth:`FhirStore.commit` or :meth:`FhirStore.rollback`.
+Creations with a server id (POST), history rows and index rows are buffered and written in bulk
+(:mod:`bulk`) before any read that needs them and on commit, so a Bundle costs a few statements per
+table rather than several per resource; primary keys still follow the order of the writes.
 """
 
 from __future__ import annotations

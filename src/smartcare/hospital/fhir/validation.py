@@ -138,6 +138,8 @@ def _install_memo() -> None:
     from fhir_core.types import FhirBase
 
     original = FhirBase.__dict__["fhir_model_validator"].__func__
+    if getattr(original, "smartcare_memo", False):  # installed already (two threads racing here)
+        return
 
     def fhir_model_validator(cls, value, model_klass):
         if type(value) is not dict or not _MEMO_ON.get():
@@ -154,4 +156,5 @@ def _install_memo() -> None:
             _MEMO[key] = hit
         return hit
 
+    fhir_model_validator.smartcare_memo = True
     FhirBase.fhir_model_validator = classmethod(fhir_model_validator)
