@@ -122,3 +122,10 @@ def test_early_stopping():
     result = fit(model, data, data, loss_fn=_loss, score_fn=lambda m, loader, d: 0.5,
                  config=TrainConfig(epochs=50, patience=2, device="cpu"))
     assert result.epochs_run == 3 and result.best_epoch == 0
+
+
+def test_time_budget_stops_training():
+    data = _toy_data()
+    result = fit(_linear(), data, data, loss_fn=_loss, score_fn=None,
+                 config=TrainConfig(epochs=50, patience=99, device="cpu", max_seconds=0.0))
+    assert result.epochs_run == 1

@@ -36,6 +36,7 @@ class TrainConfig:
     resume: bool = False  # continue from run_dir/last.pt when present
     grad_clip: float | None = 1.0  # max gradient norm, None disables clipping
     higher_is_better: bool = True  # direction of score_fn
+    max_seconds: float | None = None  # stop after the epoch that crosses this wall-clock budget
     desc: str = "train"  # progress-bar label
 
 
@@ -95,6 +96,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, val_loader: Iterable | N
         start, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
         torch.set_rng_state(state["rng"])
+    began = time.time()
     for epoch in range(start, config.epochs):
         model.train()
         t0, total, n = time.time(), 0.0, 0
@@ -123,6 +125,8 @@ def fit(model: torch.nn.Module, train_loader: Iterable, val_loader: Iterable | N
                         "history": history, "rng": torch.get_rng_state(),
                         "config": {k: str(v) for k, v in asdict(config).items()}}, ckpt)
         if epoch - best_epoch >= config.patience:
+            break
+        if config.max_seconds is not None and time.time() - began >= config.max_seconds:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
