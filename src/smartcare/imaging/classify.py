@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from smartcare.core.errors import SmartcareError
 from smartcare.imaging.io import is_dicom, read_image, read_npz
@@ -118,3 +119,31 @@ def classify_path(model_name: str, path: Path | str, key: str | None = None, dev
         raise SmartcareError(f"model {model_name!r} returned {probs.shape[1]} classes, card lists "
                              f"{len(card['classes'])}")
     return predictions_table(probs, batch.sources)
+
+
+class _Bf16ChannelsLast(torch.nn.Module):
+    """Wraps a 2D classifier: input (B, C, H, W) float32 -> channels_last, forward under bfloat16 autocast,
+    logits returned as float32 (B, num_classes)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W), NHWC strides
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.model(x).float()  # (B, num_classes)
+
+
+def optimise_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """A faster inference copy of ``model`` (left unchanged): channels_last weights and bfloat16 autocast.
+
+    In: a 2D classifier taking (B, C, H, W). Out: an eval-mode module with the same call signature and
+    float32 logits, equal to eager within bfloat16 rounding (probabilities differ by ~1e-2 at most on the
+    shipped PneumoniaMNIST model). Fast on CPUs with native bf16 (AVX512-BF16/AMX); measured in
+    ``benchmarks/imaging_inference.py``.
+    """
+    import copy
+
+    fast = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)  # .to() mutates in place
+    return _Bf16ChannelsLast(fast).eval()

@@ -72,9 +72,11 @@ class BundleProcessor:
         self.store = store
         self.base = base
         self.return_resources = return_resources
+        self._generated: set[str] = set()
 
     def _resolve_ids(self, entries: list[dict[str, Any]], order: list[int]) -> dict[str, str]:
         mapping: dict[str, str] = {}
+        self._generated = set()  # Type/uuid made here for POST entries
         for i in order:
             e, req = entries[i], entries[i]["request"]
             full = e.get("fullUrl")
@@ -84,7 +86,11 @@ class BundleProcessor:
                 found = self.store.find(rtype, req["ifNoneExist"]) if req.get("ifNoneExist") else []
                 if len(found) > 1:
                     raise FhirError(412, f"entry[{i}] ifNoneExist matches more than one {rtype}")
-                mapping[full] = f"{rtype}/{found[0].res_id}" if found else f"{rtype}/{uuid.uuid4()}"
+                if found:
+                    mapping[full] = f"{rtype}/{found[0].res_id}"
+                else:
+                    mapping[full] = f"{rtype}/{uuid.uuid4()}"
+                    self._generated.add(mapping[full])
             elif req["method"] == "PUT" and full:
                 url = _relative(req["url"], self.base)
                 if "?" in url:
@@ -157,7 +163,8 @@ class BundleProcessor:
         if method == "POST":
             full = e.get("fullUrl")
             rid = mapping[full].split("/", 1)[1] if full in mapping else None
-            res = self.store.create(resource, rid=rid, if_none_exist=req.get("ifNoneExist"), owned=owned)
+            new_id = rid is not None and mapping[full] in self._generated
+            res = self.store.create(resource, rid=rid, if_none_exist=req.get("ifNoneExist"), owned=owned, new_id=new_id)
             return self._write_entry(res, 201 if res.created else 200)
         if method == "PUT":
             if query:

@@ -76,10 +76,11 @@ class FhirStore:
     def __init__(self, session: Session, *, validate_resources: bool = True) -> None:
         self.session = session
         self.validate_resources = validate_resources
-        # Rows of resources created by POST (server ids, so no clash is possible) wait here with their
-        # index rows, whose ``res_pk`` is filled in when the batch is inserted; history and index rows
-        # are buffered too. :meth:`flush` writes everything in one executemany per table.
+        # Rows of resources created by POST with a fresh server id (no clash possible) wait here with
+        # their index rows, whose ``res_pk`` is filled in when the batch is inserted; history and index
+        # rows are buffered too. :meth:`flush` writes everything in one executemany per table.
         self._new: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        self._new_ids: set[tuple[str, str]] = set()
         self._pending: dict[Any, list[dict[str, Any]]] = {}
 
     # -- transactions -------------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class FhirStore:
         texts: dict[int, Any] = {}  # JSON text per content object, shared by resource and history rows
         if self._new:
             new, self._new = self._new, []
+            self._new_ids = set()
             pks = bulk.insert_resources(conn, [row for row, _ in new], texts)
             for pk, (_, index_rows) in zip(pks, new, strict=True):
                 for row in index_rows:
@@ -112,6 +114,7 @@ class FhirStore:
     def discard(self) -> None:
         """Drop buffered rows (after a failed savepoint in a batch)."""
         self._new = []
+        self._new_ids = set()
         self._pending = {}
 
     # -- reads --------------------------------------------------------------------------------------
@@ -210,12 +213,19 @@ class FhirStore:
         self._pending.setdefault(history, []).append(row)
 
     def create(
-        self, resource: Any, *, rid: str | None = None, if_none_exist: str | None = None, owned: bool = False
+        self,
+        resource: Any,
+        *,
+        rid: str | None = None,
+        if_none_exist: str | None = None,
+        owned: bool = False,
+        new_id: bool = False,
     ) -> WriteResult:
         """POST: store with a server id (any client id is replaced); conditional with ``If-None-Exist``.
 
         ``owned=True`` says ``resource`` is a private copy of parsed JSON that the store may keep and
-        modify (otherwise it is copied)."""
+        modify (otherwise it is copied); ``new_id=True`` says ``rid`` is a uuid the caller just made,
+        so the insert may be buffered like one with a generated id."""
         content = self._prepare(resource, None, owned)
         rtype = content["resourceType"]
         if if_none_exist:
@@ -224,18 +234,25 @@ class FhirStore:
                 raise FhirError(412, f"If-None-Exist '{if_none_exist}' matches more than one {rtype}")
             if found:
                 return WriteResult(found[0], created=False, changed=False)
-        return self._insert(content, rid or str(uuid.uuid4()), "POST")
+        return self._insert(content, rid or str(uuid.uuid4()), "POST", defer=rid is None or new_id)
 
-    def _insert(self, content: dict[str, Any], rid: str, method: str) -> WriteResult:
+    def _insert(self, content: dict[str, Any], rid: str, method: str, *, defer: bool = False) -> WriteResult:
         when = now()
         rtype = content["resourceType"]
         self._stamp(content, rid, 1, when)
         row = {"res_type": rtype, "res_id": rid, "version": 1, "last_updated": when, "deleted": False}
         row["content"] = content
         stored = Stored(rtype, rid, 1, when, False, content)
-        if method == "POST":  # server-assigned uuid: no clash possible, so the insert can wait for flush
+        if method == "POST" and defer and (rtype, rid) not in self._new_ids:  # fresh uuid: insert on flush
+            self._new_ids.add((rtype, rid))
             self._history(stored, method)
             self._new.append((row, self._index(None, content, fresh=True)))
+        elif method == "POST":  # an id given by the caller: insert now, so a clash raises here
+            if self._new:
+                self.flush()
+            pk = self.session.execute(_INSERT_ONE, row).scalar_one()
+            self._history(stored, method)
+            self._index(pk, content, fresh=True)
         else:
             pk = self._guarded_insert(row, rtype, rid)
             self._history(stored, method)
