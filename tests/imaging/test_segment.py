@@ -114,11 +114,11 @@ def test_shipped_model_segments_a_real_drive_test_image(drive_test):
     from smartcare.imaging.segment_train import load_segmenter
 
     net, card = load_segmenter("drive-vessels")
-    assert card["metrics"]["test"]["f1"] > 0.76 and card["task"] == "image-segmentation"
+    assert card["metrics"]["test"]["f1"] > 0.78 and card["task"] == "image-segmentation"
     prob, mask, fov = segment_array(net, card, drive_test["images"][0], tta=False)
     m = segmentation_metrics(drive_test["manual1"][0], mask.astype(np.float32), drive_test["fov_mask"][0],
                              with_auc=False, n_boot=0)
-    assert m["f1"] > 0.77, m  # 0.799 for image 01 with the shipped model
+    assert m["f1"] > 0.79, m  # 0.818 for image 01 with the shipped model
     assert np.mean(fov == drive_test["fov_mask"][0].astype(bool)) > 0.98  # the estimated FOV matches
 
 
