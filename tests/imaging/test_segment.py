@@ -137,6 +137,12 @@ def test_segment_file_writes_pngs_and_a_dicom_seg(tmp_path, shared_data, drive_t
     rows = segment_file(shared_data / "imaging/dicom_nifti_io/CT_small.dcm", tmp_path / "dcm", tta=False)
     seg = pydicom.dcmread(rows[0]["dicom_seg"])
     assert seg.Modality == "SEG" and seg.SegmentSequence[0].SegmentLabel == "vessels"
+    from smartcare.imaging.dicom import read_dicom_seg, read_dicom_series
+
+    ct = read_dicom_series([shared_data / "imaging/dicom_nifti_io/CT_small.dcm"])
+    back = read_dicom_seg(rows[0]["dicom_seg"], reference=ct)  # (S, Z, Y, X) on the CT grid
+    mask = np.asarray(Image.open(tmp_path / "dcm" / "CT_small_mask.png")) > 0
+    assert back.array.shape == (1, *ct.spatial_shape) and np.array_equal(back.array[0, 0] > 0, mask)
     with pytest.raises(SmartcareError, match="give --out a folder"):
         segment_file(shared_data / "imaging/drive/drive_test.npz", tmp_path / "x.png", key="images")
 

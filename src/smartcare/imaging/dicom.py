@@ -241,8 +241,7 @@ def read_dicom_seg(path: Path | str, reference: Volume | None = None) -> Volume:
     if any(p is None for pl in planes for p in pl):
         raise ImageReadError(f"{path.name}: SEG frames lack plane position, orientation or pixel spacing")
     iop, spacing = planes[0][1], planes[0][2]
-    seg_of_frame = [numbers.index(int(g.SegmentIdentificationSequence[0].ReferencedSegmentNumber))
-                    for g in per_frame]
+    seg_of_frame = [numbers.index(_segment_number(ds, g, path.name)) for g in per_frame]
     if reference is None:
         unique: list[np.ndarray] = []
         for pos, _, _ in planes:
@@ -269,6 +268,16 @@ def read_dicom_seg(path: Path | str, reference: Volume | None = None) -> Volume:
             "segments": [{"number": n, "label": lab} for n, lab in zip(numbers, labels, strict=True)],
             "source": str(path), "geometry": "patient (LPS)"}
     return Volume(out, ref.spacing, ref.origin, ref.direction, meta)
+
+
+def _segment_number(ds: Dataset, frame_groups: Dataset, name: str) -> int:
+    """The segment a frame belongs to: per-frame Segment Identification, else the shared one
+    (writers such as highdicom put it there when every frame has the same segment)."""
+    for groups in (frame_groups, _shared(ds)):
+        seq = groups.get("SegmentIdentificationSequence") if groups is not None else None
+        if seq:
+            return int(seq[0].ReferencedSegmentNumber)
+    raise ImageReadError(f"{name}: a SEG frame has no Segment Identification (per-frame or shared)")
 
 
 def _grid_through(positions: list[np.ndarray], iop, spacing, step, name: str, rows: int, cols: int) -> Volume:
