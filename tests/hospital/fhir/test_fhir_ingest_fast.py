@@ -92,3 +92,11 @@ def test_buffered_creations_roll_back(engine):
         store.rollback()
         found = session.execute(select(resources.c.pk).where(resources.c.res_id == created.res_id)).first()
         assert found is None
+
+
+def test_contained_resource_without_known_type_is_400():
+    for contained in ({"resourceType": "Bogus", "id": "x"}, {"id": "x"}, "text"):
+        with pytest.raises(FhirError, match="Contained resource 0 has an unknown or missing resourceType") as info:
+            validation.validate({"resourceType": "Patient", "contained": [contained]})
+        assert info.value.status == 400
+        assert info.value.expression == ["Patient.contained[0].resourceType"]

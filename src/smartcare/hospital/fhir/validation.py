@@ -82,6 +82,11 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
     rid = resource.get("id")
     if rid is not None and (not isinstance(rid, str) or not ID_RE.match(rid)):
         raise FhirError(400, f"Invalid resource id {rid!r}", code="value", expression=[f"{rtype}.id"])
+    for i, inner in enumerate(resource.get("contained") or []):
+        inner_type = inner.get("resourceType") if isinstance(inner, dict) else None
+        if not isinstance(inner_type, str) or inner_type not in known_types():
+            raise FhirError(400, f"Contained resource {i} has an unknown or missing resourceType {inner_type!r}",
+                            code="structure", expression=[f"{rtype}.contained[{i}].resourceType"])
     if rtype in R4_ONLY_TYPES or rtype in ("DomainResource", "Resource"):
         return
     from fhir.resources.R4B import get_fhir_model_class
