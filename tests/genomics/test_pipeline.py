@@ -63,7 +63,8 @@ def test_real_na12878_reads_find_the_giab_snps(tmp_path, shared_data, model):
 
 @pytest.mark.slow  # starting a local Ray cluster takes ~30 s on 2 shared cores
 def test_ray_gives_the_local_result(small_bam, sim_dir):
-    ray = pytest.importorskip("ray")  # the `dist` extra
+    import ray  # the `dist` extra, installed by `make test`
+
     cfg = RunConfig(model="classical", shard_size=10_000)
     local, _ = call_variants(sim_dir / "ref.fa", small_bam, REGION, cfg)
     try:

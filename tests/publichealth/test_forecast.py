@@ -203,3 +203,20 @@ def test_backtest_season_scores_and_compares(shared_data):
     assert (table["n_common"] == 2 * 4).all()  # states only: US left out
     base = table.set_index("model_id").loc["FluSight-baseline"]
     assert base["rel_wis"] == 1.0 and base["rel_wis_log1p"] == 1.0
+
+
+@pytest.mark.slow  # starting a local Ray cluster takes ~20-30 s on 2 cores
+def test_backtest_on_ray_equals_local(targets):
+    import ray  # the `dist` extra, installed by `make test`
+
+    from smartcare.publichealth.forecast.backtest import backtest
+
+    dates = ["2024-11-30", "2024-12-14"]
+    local = backtest(targets, dates, "flusight-baseline", locations=["06", "36"])
+    try:
+        remote = backtest(targets, dates, "flusight-baseline", locations=["06", "36"], use_ray=True)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert len(local) == 2 * 2 * 4 * 23
+    pd.testing.assert_frame_equal(remote, local)

@@ -7,14 +7,15 @@ or how many there are: local processes (``threads``) and Ray (``use_ray``) give 
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pysam
 import torch
 
+from smartcare.core.distributed import ray_map
 from smartcare.core.errors import SmartcareError
 from smartcare.genomics.call import MODEL_NAME, CallConfig, VariantCall, call_examples, call_site
 from smartcare.genomics.candidates import CandidateConfig, pileup_region
@@ -59,21 +60,7 @@ def call_shard(ref: str, bam: str, region: Region, config: RunConfig) -> list[Va
 
 
 def _ray_call(ref, bam, shards, config):
-    try:
-        import ray
-    except ImportError as err:
-        raise SmartcareError("--ray needs Ray: pip install 'smartcare[dist]'") from err
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=os.environ.get("SMARTCARE_RAY_ADDRESS"), include_dashboard=False,
-                 num_cpus=None if os.environ.get("SMARTCARE_RAY_ADDRESS") else max(config.threads, 1),
-                 log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=1)(call_shard)
-        return ray.get([task.remote(ref, bam, s, config) for s in shards])
-    finally:
-        if started:
-            ray.shutdown()
+    return ray_map(partial(call_shard, ref, bam, config=config), shards, num_cpus=config.threads)
 
 
 def call_variants(ref: str | Path, bam: str | Path, regions: str | Path | None = None,

@@ -11,11 +11,13 @@ models saw the preliminary values available at D. This favours the backtest some
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from smartcare.core.data import dataset_path
+from smartcare.core.distributed import ray_map
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub, scoring
 from smartcare.publichealth.forecast.data import prepare_targets
@@ -49,20 +51,28 @@ def reference_dates(season: str, root: Path | str | None = None) -> list[pd.Time
     return sorted(pd.to_datetime(hub_forecasts(season, root)["reference_date"].unique()))
 
 
+def _round(targets: pd.DataFrame, d, *, model: str | object, horizons, locations) -> pd.DataFrame:
+    """One rolling-origin round: refit on rows before ``d`` and forecast."""
+    est = model if isinstance(model, str) else model()
+    fc = forecast(targets, d, est, horizons)
+    return fc[fc["location"].isin(list(locations))] if locations is not None else fc
+
+
 def backtest(targets: pd.DataFrame, dates, model: str | object, horizons=HORIZONS,
-             locations=None) -> pd.DataFrame:
+             locations=None, use_ray: bool = False) -> pd.DataFrame:
     """Forecasts for each reference date in ``dates``, each fitted only on rows before that date.
 
     ``model`` is a registry name or a zero-argument factory of a forecaster (refitted every round).
-    ``locations`` limits the output (the model still trains on every location). Out: hubverse long table.
+    ``locations`` limits the output (the model still trains on every location). ``use_ray`` runs the
+    rounds as Ray tasks (``SMARTCARE_RAY_ADDRESS`` or a local cluster); the table is the same as the local
+    one. Out: hubverse long table.
     """
-    parts = []
-    for d in dates:
-        est = model if isinstance(model, str) else model()
-        fc = forecast(targets, d, est, horizons)
-        if locations is not None:
-            fc = fc[fc["location"].isin(list(locations))]
-        parts.append(fc)
+    dates = list(dates)
+    if use_ray:
+        parts = ray_map(partial(_round, model=model, horizons=horizons, locations=locations), dates,
+                        shared=(targets,))
+    else:
+        parts = [_round(targets, d, model=model, horizons=horizons, locations=locations) for d in dates]
     return pd.concat(parts, ignore_index=True)
 
 
