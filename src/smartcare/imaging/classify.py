@@ -105,16 +105,35 @@ def predictions_table(probs: np.ndarray, sources: list[str]) -> pd.DataFrame:
     return table
 
 
-def classify_path(model_name: str, path: Path | str, key: str | None = None, device: str = "cpu",
-                  weights_root: Path | str | None = None) -> pd.DataFrame:
-    """Classify every image in ``path`` with shipped model ``model_name``; see ``predictions_table``."""
+def _predict_chunk(model_name: str, weights_root, device: str, images: np.ndarray) -> np.ndarray:
+    """Probabilities (N, C) of one chunk of images; loads the model itself (runs as a Ray task too)."""
     from smartcare.core.device import choose_device
     from smartcare.imaging.train import load_classifier, predict_proba
 
-    model, card = load_classifier(model_name, weights_root)
+    model, _ = load_classifier(model_name, weights_root)
+    return predict_proba(model, images, choose_device(device))
+
+
+def classify_path(model_name: str, path: Path | str, key: str | None = None, device: str = "cpu",
+                  weights_root: Path | str | None = None, use_ray: bool = False,
+                  chunk: int = 512) -> pd.DataFrame:
+    """Classify every image in ``path`` with shipped model ``model_name``; see ``predictions_table``.
+
+    ``use_ray`` spreads chunks of ``chunk`` images over Ray tasks (``SMARTCARE_RAY_ADDRESS`` or a local
+    cluster); the table equals the local one.
+    """
+    from functools import partial
+
+    from smartcare.core.distributed import ray_map
+    from smartcare.core.registry import load_card
+
+    card = load_card(model_name, weights_root)
     size = int(card.get("input", {}).get("height", 28))
     batch = load_images(path, key=key, size=size)
-    probs = predict_proba(model, batch.images, choose_device(device))
+    chunks = [batch.images[i:i + chunk] for i in range(0, len(batch.images), chunk)]  # (n, H, W) each
+    run = partial(_predict_chunk, model_name, weights_root, device)
+    parts = ray_map(run, chunks) if use_ray else [run(c) for c in chunks]
+    probs = np.concatenate(parts)  # (N, C)
     if probs.shape[1] != len(card.get("classes", [])) and card.get("classes"):
         raise SmartcareError(f"model {model_name!r} returned {probs.shape[1]} classes, card lists "
                              f"{len(card['classes'])}")

@@ -89,13 +89,14 @@ def classify(
     model: Annotated[str, typer.Option(help="shipped model name")] = "pneumoniamnist",
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ (e.g. test_images)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
+    ray: Annotated[bool, typer.Option("--ray", help="spread chunks over Ray (SMARTCARE_RAY_ADDRESS)")] = False,
 ) -> None:
     """Classify images with a shipped model and write one CSV row per image."""
 
     def go() -> None:
         from smartcare.imaging.classify import classify_path
 
-        table = classify_path(model, input, key=key, device=device)
+        table = classify_path(model, input, key=key, device=device, use_ray=ray)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
         table.to_csv(tmp, index=False)
