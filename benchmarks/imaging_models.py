@@ -64,6 +64,8 @@ def _denoise(root) -> tuple[pd.DataFrame, dict, dict, dict]:
     result = compare(model.eval(), root, log=lambda *a: None)
     rows = []
     for cond, sets in result.items():
+        if cond == "images":  # the list of test crops, not a condition
+            continue
         for method, v in sets["all"].items():
             rows.append({"condition": cond, "method": method, "PSNR": v["psnr"], "SSIM": v["ssim"]})
     table = pd.DataFrame(rows)
