@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smartcare.cli import app as root_app
 from smartcare.core.errors import SmartcareError
-from smartcare.publichealth.api import router
-from smartcare.service.errors import install_error_handlers
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +16,6 @@ def campy_csv(shared_data, tmp_path_factory):
     path = tmp_path_factory.mktemp("detect") / "campy.csv"
     d[["date", "observed"]].to_csv(path, index=False)
     return path
-
-
-@pytest.fixture(scope="module")
-def client():
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router, prefix="/api/publichealth")
-    return TestClient(app)
 
 
 def test_cli_detect_matches_r_and_plots(campy_csv, shared_data, tmp_path):

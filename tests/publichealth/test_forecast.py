@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub
-from smartcare.publichealth.api import router
 from smartcare.publichealth.cli import app as cli_app
 from smartcare.publichealth.forecast import MODELS, forecast
 from smartcare.publichealth.forecast.baseline import BaselineConfig, FluSightBaseline
@@ -19,7 +16,6 @@ from smartcare.publichealth.forecast.blend import QuantileBlend
 from smartcare.publichealth.forecast.data import prepare_targets
 from smartcare.publichealth.forecast.extra import ilinet_pseudo_counts
 from smartcare.publichealth.forecast.gbm import GBMConfig, GlobalQuantileGBM
-from smartcare.service.errors import install_error_handlers
 
 HEAD = "target_hospital_admissions_2022-02-05_to_2025-09-27.csv"
 ARCHIVE = "target_hospital_admissions_asof_2024-04-27.csv"
@@ -175,11 +171,7 @@ def test_cli_writes_forecasts_and_plot(targets, tmp_path):
     assert png.stat().st_size > 10_000
 
 
-def test_http_forecast(targets):
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router, prefix="/api/publichealth")
-    client = TestClient(app)
+def test_http_forecast(targets, client):
     rows = targets.assign(date=targets["date"].dt.strftime("%Y-%m-%d"))[["date", "location", "value"]]
     body = {"targets": rows.to_dict(orient="records"), "reference_date": REF, "model": "flusight-baseline"}
     r = client.post("/api/publichealth/forecast", json=body)

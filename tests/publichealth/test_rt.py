@@ -7,15 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import rt
-from smartcare.publichealth.api import router
 from smartcare.publichealth.cli import app as cli_app
-from smartcare.service.errors import install_error_handlers
 
 # run label in ref_epiestim_estimate_R.csv -> (dataset, estimate_r keyword arguments; "si" = dataset si_distr)
 RUNS = {
@@ -181,14 +177,6 @@ def test_cli_rt_bad_input_raises_clear_error(tmp_path):
                                        "--out", str(tmp_path / "o.csv")])
     assert isinstance(res.exception, SmartcareError) and "non-negative" in str(res.exception)
     assert not (tmp_path / "o.csv").exists()
-
-
-@pytest.fixture(scope="module")
-def client():
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router, prefix="/api/publichealth")
-    return TestClient(app, raise_server_exceptions=False)
 
 
 def test_http_rt_json_and_csv(client, ee):

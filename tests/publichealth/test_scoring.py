@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smartcare.core.errors import SmartcareError
 from smartcare.publichealth import hub, scoring
-from smartcare.publichealth.api import router
 from smartcare.publichealth.cli import app as cli_app
-from smartcare.service.errors import install_error_handlers
 
 HEAD = "target_hospital_admissions_2022-02-05_to_2025-09-27.csv"
 ARCHIVE = "target_hospital_admissions_asof_2024-04-27.csv"
@@ -190,14 +186,6 @@ def test_cli_score_rejects_bad_forecasts(flusight, tmp_path):
                                        str(flusight / HEAD), "--out", str(tmp_path / "o.csv")])
     assert isinstance(res.exception, SmartcareError) and "decrease" in str(res.exception)
     assert not (tmp_path / "o.csv").exists()
-
-
-@pytest.fixture(scope="module")
-def client():
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router, prefix="/api/publichealth")
-    return TestClient(app, raise_server_exceptions=False)
 
 
 def test_http_score_json_and_multipart(client, forecasts, flusight):
