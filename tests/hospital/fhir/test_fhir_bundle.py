@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartcare.hospital.fhir.db import idx_reference, resources
+from smartcare.hospital.fhir.db import dangling_references, idx_reference, resources
 from smartcare.hospital.fhir.loader import load_bundle
 from smartcare.hospital.fhir.outcome import FhirError
 
@@ -148,18 +148,7 @@ def test_synthea_bundles_load_with_counts_and_resolved_references(engine, synthe
         after = dict(session.execute(select(resources.c.res_type, func.count()).group_by(resources.c.res_type)).all())
         for rtype, n in expected.items():
             assert after.get(rtype, 0) - before.get(rtype, 0) == n
-        dangling = session.execute(
-            select(func.count())
-            .select_from(idx_reference)
-            .where(
-                idx_reference.c.target_id.is_not(None),
-                ~select(resources.c.pk)
-                .where(
-                    resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id
-                )
-                .exists(),
-            )
-        ).scalar_one()
+        dangling = dangling_references(session)
         urn_left = session.execute(
             select(func.count()).select_from(idx_reference).where(idx_reference.c.url.like("urn:uuid:%"))
         ).scalar_one()

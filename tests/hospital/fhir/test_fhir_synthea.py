@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartcare.hospital.fhir.db import idx_reference, resources
+from smartcare.hospital.fhir.db import dangling_references, resources
 from smartcare.hospital.fhir.loader import load_paths
 
 
@@ -25,18 +25,7 @@ def test_all_synthea_bundles(engine, synthea_dir, client):
         assert counts == expected
         stored = dict(session.execute(select(resources.c.res_type, func.count()).group_by(resources.c.res_type)).all())
         assert stored == dict(expected)
-        dangling = session.execute(
-            select(func.count())
-            .select_from(idx_reference)
-            .where(
-                idx_reference.c.target_id.is_not(None),
-                ~select(resources.c.pk)
-                .where(
-                    resources.c.res_type == idx_reference.c.target_type, resources.c.res_id == idx_reference.c.target_id
-                )
-                .exists(),
-            )
-        ).scalar_one()
+        dangling = dangling_references(session)
         assert dangling == 0
     patients = client.get("/fhir/Patient?_count=100&_elements=id").json()
     assert patients["total"] == expected["Patient"] == 48

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from smartcare.core.settings import get_settings
-from smartcare.hospital.fhir.db import engine_for, reset_db
+from smartcare.hospital.fhir.db import dangling_references, engine_for, reset_db
 
 
 def fhir_load(
@@ -22,8 +22,10 @@ def fhir_load(
     url = database_url or get_settings().resolved_database_url()
     with Session(engine_for(url)) as session:
         counts = load_paths(session, paths, validate=not no_validate)
+        dangling = dangling_references(session)
     total = sum(counts.values())
     typer.echo(f"loaded {total} resources: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    typer.echo(f"{dangling} references point at resources not in the store")
 
 
 def fhir_reset(

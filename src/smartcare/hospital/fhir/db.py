@@ -28,6 +28,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -195,6 +197,17 @@ def analyze(connection) -> None:
     on fresh tables until autovacuum gets to them)."""
     for table in (resources, history, *INDEX_TABLES.values()):
         connection.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def dangling_references(session) -> int:
+    """Index rows of local references whose target resource is not stored (0 after a complete load)."""
+    target = (select(resources.c.pk)
+              .where(resources.c.res_type == idx_reference.c.target_type,
+                     resources.c.res_id == idx_reference.c.target_id)
+              .exists())
+    query = (select(func.count()).select_from(idx_reference)
+             .where(idx_reference.c.target_id.is_not(None), ~target))
+    return int(session.execute(query).scalar_one())
 
 
 def reset_db(url: str) -> None:
