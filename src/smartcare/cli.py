@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcare.core import registry
+from smartcare.core.cli import CommandApp
 from smartcare.core.data import data_root, list_datasets
 from smartcare.core.errors import SmartcareError
 from smartcare.genomics.cli import app as genomics_app
@@ -18,11 +18,10 @@ from smartcare.hospital.cli import app as hospital_app
 from smartcare.imaging.cli import app as imaging_app
 from smartcare.publichealth.cli import app as publichealth_app
 
-app = typer.Typer(help="smartcare: transformer models at work across smart healthcare.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-models_app = typer.Typer(help="Shipped models and their cards.", no_args_is_help=True)
-data_app = typer.Typer(help="Shared datasets.", no_args_is_help=True)
-demo_app = typer.Typer(help="Demo data for `make run`.", no_args_is_help=True)
+app = CommandApp(help="smartcare: transformer models at work across smart healthcare.", no_args_is_help=True)
+models_app = CommandApp(help="Shipped models and their cards.", no_args_is_help=True)
+data_app = CommandApp(help="Shared datasets.", no_args_is_help=True)
+demo_app = CommandApp(help="Demo data for `make run`.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(demo_app, name="demo")
@@ -98,9 +97,5 @@ def demo_load(limit: Annotated[int, typer.Option(help="Synthea bundles to load f
 
 
 def main() -> None:
-    """Entry point: bad input prints its message (no traceback) and exits with status 2."""
-    try:
-        app()
-    except SmartcareError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+    """Entry point. Every command is wrapped by ``CommandApp``: bad input exits 2 with one line."""
+    app()

@@ -129,3 +129,28 @@ def test_time_budget_stops_training():
     result = fit(_linear(), data, data, loss_fn=_loss, score_fn=None,
                  config=TrainConfig(epochs=50, patience=99, device="cpu", max_seconds=0.0))
     assert result.epochs_run == 1
+
+
+def test_command_app_turns_bad_input_into_exit_2_without_traceback():
+    from typer.testing import CliRunner
+
+    from smartcare.core.cli import CommandApp
+    from smartcare.core.errors import SmartcareError
+
+    app = CommandApp()
+
+    @app.command("boom")
+    def boom(name: str = "x") -> None:
+        raise SmartcareError(f"bad thing in {name}")
+
+    @app.command("crash")
+    def crash() -> None:
+        raise RuntimeError("a real bug")
+
+    result = CliRunner().invoke(app, ["boom", "--name", "file.dcm"])
+    assert result.exit_code == 2
+    assert "error: bad thing in file.dcm" in result.output
+    assert "Traceback" not in result.output
+    # Only bad input is softened: a programming error still propagates.
+    crashed = CliRunner().invoke(app, ["crash"])
+    assert isinstance(crashed.exception, RuntimeError)

@@ -10,16 +10,11 @@ from typing import Annotated
 
 import typer
 
-from smartcare.core.errors import SmartcareError
+from smartcare.core.cli import CommandApp
 from smartcare.genomics.dnalm.cli import app as dnalm_app
 
-app = typer.Typer(help="genomics commands.", no_args_is_help=True)
+app = CommandApp(help="Genomics: variant calling, DNA language models.", no_args_is_help=True)
 app.add_typer(dnalm_app, name="dnalm")
-
-
-def _fail(err: SmartcareError) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 @app.command("call")
@@ -39,11 +34,8 @@ def call_cmd(
     from smartcare.genomics.call import CallConfig
     from smartcare.genomics.pipeline import RunConfig, run
 
-    try:
-        path = run(ref, bam, out, regions, RunConfig(model=model, shard_size=shard_size, threads=threads,
-                                                     use_ray=ray, call=CallConfig(min_qual=min_qual)))
-    except SmartcareError as err:
-        _fail(err)
+    path = run(ref, bam, out, regions, RunConfig(model=model, shard_size=shard_size, threads=threads,
+                                                 use_ray=ray, call=CallConfig(min_qual=min_qual)))
     typer.echo(str(path))
 
 
@@ -59,15 +51,12 @@ def make_examples_cmd(
     from smartcare.genomics.inputs import open_alignments, open_reference, parse_regions
     from smartcare.genomics.pipeline import sample_name
 
-    try:
-        fasta = open_reference(ref)
-        with open_alignments(bam, fasta) as aln:
-            parts = [make_examples(aln, fasta, r) for r in parse_regions(regions, fasta)]
-            ex = concat(parts)
-            ex.info = dict(ex.info, sample=sample_name(aln))
-        typer.echo(str(write_examples(ex, out)))
-    except SmartcareError as err:
-        _fail(err)
+    fasta = open_reference(ref)
+    with open_alignments(bam, fasta) as aln:
+        parts = [make_examples(aln, fasta, r) for r in parse_regions(regions, fasta)]
+        ex = concat(parts)
+        ex.info = dict(ex.info, sample=sample_name(aln))
+    typer.echo(str(write_examples(ex, out)))
 
 
 @app.command("call-examples")
@@ -83,15 +72,12 @@ def call_examples_cmd(
     from smartcare.genomics.inputs import open_reference
     from smartcare.genomics.vcf import write_vcf
 
-    try:
-        expected = None if model == "classical" else load_caller(model)[1]["examples"]
-        ex = read_examples(examples, expected)
-        fasta = open_reference(ref)
-        contigs = list(zip(fasta.references, fasta.lengths, strict=True))
-        typer.echo(str(write_vcf(call_examples(ex, model), out, contigs, model=model,
-                                 sample=ex.info.get("sample", "SAMPLE"))))
-    except SmartcareError as err:
-        _fail(err)
+    expected = None if model == "classical" else load_caller(model)[1]["examples"]
+    ex = read_examples(examples, expected)
+    fasta = open_reference(ref)
+    contigs = list(zip(fasta.references, fasta.lengths, strict=True))
+    typer.echo(str(write_vcf(call_examples(ex, model), out, contigs, model=model,
+                             sample=ex.info.get("sample", "SAMPLE"))))
 
 
 @app.command("evaluate")
@@ -104,10 +90,7 @@ def evaluate_cmd(
     """Precision/recall/F1 and genotype concordance for SNPs and indels (JSON on stdout)."""
     from smartcare.genomics.evaluate import evaluate
 
-    try:
-        typer.echo(json.dumps(evaluate(truth, query, bed, ref), indent=2))
-    except SmartcareError as err:
-        _fail(err)
+    typer.echo(json.dumps(evaluate(truth, query, bed, ref), indent=2))
 
 
 @app.command("train-caller")
@@ -132,13 +115,10 @@ def train_caller_cmd(
 
     args = sys.argv[sys.argv.index("train-caller"):] if "train-caller" in sys.argv else ["train-caller"]
     command = "smartcare genomics " + " ".join(shlex.quote(a) for a in args)
-    try:
-        card = train_caller(ref, bam, truth, CallerTrainConfig(
-            split_at=split_at, epochs=epochs, seed=seed,
-            thin_fractions=tuple(float(x) for x in thin.split(",") if x.strip())),
-                            device=device, command=command, name=name)
-    except SmartcareError as err:
-        _fail(err)
+    card = train_caller(ref, bam, truth, CallerTrainConfig(
+        split_at=split_at, epochs=epochs, seed=seed,
+        thin_fractions=tuple(float(x) for x in thin.split(",") if x.strip())),
+                        device=device, command=command, name=name)
     typer.echo(json.dumps(card["metrics"], indent=2))
 
 
@@ -154,8 +134,5 @@ def compare_peers_cmd(
     """Run ours (network and classical), bcftools and freebayes on the same reads; print the table."""
     from smartcare.genomics.peers import compare_with_peers
 
-    try:
-        table = compare_with_peers(ref, bam, truth, bed, regions=regions, workdir=workdir)
-    except SmartcareError as err:
-        _fail(err)
+    table = compare_with_peers(ref, bam, truth, bed, regions=regions, workdir=workdir)
     typer.echo(table.to_string(index=False))

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from smartcare.core.errors import SmartcareError
+from smartcare.core.cli import CommandApp
 from smartcare.imaging import enhance_cli, segment_cli
 
-app = typer.Typer(help="Medical imaging: read studies, train and run classifiers.", no_args_is_help=True)
+app = CommandApp(help="Medical imaging: read studies, train and run classifiers.", no_args_is_help=True)
 segment_cli.register(app)
 enhance_cli.register(app)
-
-
-def _run(fn: Callable[[], None]) -> None:
-    """Run ``fn``; bad input prints its message (no traceback) and exits with code 2."""
-    try:
-        fn()
-    except SmartcareError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -41,22 +31,19 @@ def train(
 ) -> None:
     """Train a classifier and ship it as weights/<name>/ (model.safetensors + card.json)."""
 
-    def go() -> None:
-        import torch
+    import torch
 
-        from smartcare.imaging.train import TrainSettings
-        from smartcare.imaging.train import train as run_training
+    from smartcare.imaging.train import TrainSettings
+    from smartcare.imaging.train import train as run_training
 
-        torch.set_num_threads(threads)
-        settings = TrainSettings(dataset=dataset, arch=arch, epochs=epochs, pretrain_epochs=pretrain_epochs,
-                                 batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
-        _, card = run_training(settings, weights_root=weights_root)
-        for split, m in card["metrics"].items():
-            auc, acc = m["auc"], m["acc"]
-            typer.echo(f"{card['name']} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
-                       f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
-
-    _run(go)
+    torch.set_num_threads(threads)
+    settings = TrainSettings(dataset=dataset, arch=arch, epochs=epochs, pretrain_epochs=pretrain_epochs,
+                             batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
+    _, card = run_training(settings, weights_root=weights_root)
+    for split, m in card["metrics"].items():
+        auc, acc = m["auc"], m["acc"]
+        typer.echo(f"{card['name']} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
+                   f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
 
 
 @app.command()
@@ -69,17 +56,14 @@ def ensemble(
 ) -> None:
     """Average trained classifiers' probabilities and ship the ensemble as weights/<name>/."""
 
-    def go() -> None:
-        from smartcare.imaging.ensemble import make_ensemble
+    from smartcare.imaging.ensemble import make_ensemble
 
-        card = make_ensemble(dataset, [m.strip() for m in members.split(",") if m.strip()], name,
-                             root=members_root, out_root=weights_root)
-        for split, m in card["metrics"].items():
-            auc, acc = m["auc"], m["acc"]
-            typer.echo(f"{name} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
-                       f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
-
-    _run(go)
+    card = make_ensemble(dataset, [m.strip() for m in members.split(",") if m.strip()], name,
+                         root=members_root, out_root=weights_root)
+    for split, m in card["metrics"].items():
+        auc, acc = m["auc"], m["acc"]
+        typer.echo(f"{name} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
+                   f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
 
 
 @app.command()
@@ -93,27 +77,21 @@ def classify(
 ) -> None:
     """Classify images with a shipped model and write one CSV row per image."""
 
-    def go() -> None:
-        from smartcare.imaging.classify import classify_path
+    from smartcare.imaging.classify import classify_path
 
-        table = classify_path(model, input, key=key, device=device, use_ray=ray)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        table.to_csv(tmp, index=False)
-        tmp.replace(out)
-        typer.echo(f"wrote {len(table)} predictions to {out}")
-
-    _run(go)
+    table = classify_path(model, input, key=key, device=device, use_ray=ray)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(out)
+    typer.echo(f"wrote {len(table)} predictions to {out}")
 
 
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="DICOM file or series folder, NIfTI, NRRD, PNG or NPZ")]) -> None:
     """Read an image and print its shape, spacing, origin and value range."""
 
-    def go() -> None:
-        from smartcare.imaging.io import read_image
+    from smartcare.imaging.io import read_image
 
-        vol = read_image(path)
-        typer.echo(vol.describe())
-
-    _run(go)
+    vol = read_image(path)
+    typer.echo(vol.describe())

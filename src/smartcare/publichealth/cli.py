@@ -2,7 +2,9 @@
 
 import typer
 
-app = typer.Typer(help="publichealth commands.", no_args_is_help=True)
+from smartcare.core.cli import CommandApp
+
+app = CommandApp(help="publichealth commands.", no_args_is_help=True)
 
 
 @app.command("detect")

@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 
+from smartcare.core.cli import CommandApp
 from smartcare.core.errors import SmartcareError
 
-app = typer.Typer(help="DNA language model: masked-LM pretraining, GUE fine-tuning, prediction.",
+app = CommandApp(help="DNA language model: masked-LM pretraining, GUE fine-tuning, prediction.",
                   no_args_is_help=True)
 
 Device = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
