@@ -131,3 +131,54 @@ def test_every_access_writes_an_audit_event_without_patient_data(secure, engine)
     assert ok["outcome"] == "0" and ok["entity"][0]["what"]["reference"] == "Patient/sp1"
     assert denied["outcome"] == "4" and ok["agent"][0]["who"]["display"] == "clinician-7"
     assert "Secret" not in str(after)  # names never reach the audit trail
+
+
+def _audits(engine) -> list[dict]:
+    with Session(engine) as s:
+        query = select(resources.c.content).where(resources.c.res_type == "AuditEvent").order_by(resources.c.pk)
+        return list(s.execute(query).scalars())
+
+
+def test_401_is_audited(secure, engine):
+    before = len(_audits(engine))
+    assert secure.get("/fhir/Patient/sp1").status_code == 401
+    bad = token("user/*.*", key="wrong-key-wrong-key-wrong-key-0000")
+    assert secure.get("/fhir/Observation?code:text=hr", headers=bad).status_code == 401
+    new = _audits(engine)[before:]
+    assert [a["outcome"] for a in new] == ["4", "4"]
+    assert all(a["outcomeDesc"].startswith("401") and a["agent"][0]["who"]["display"] == "anonymous" for a in new)
+    assert bad["Authorization"][7:] not in str(new)  # the token never reaches the audit trail
+
+
+@pytest.fixture(scope="module")
+def rejections_only(engine, secure) -> Iterator[TestClient]:
+    """Security on, SMARTCARE_FHIR_AUDIT off: only rejected requests are audited (data from `secure`)."""
+    app = FastAPI()
+    app.include_router(router, prefix="/fhir")
+    app.dependency_overrides[get_engine] = lambda: engine
+    app.dependency_overrides[get_security_settings] = lambda: FhirSecuritySettings(
+        auth_enabled=True, jwt_key=SECRET, audit=False
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def test_every_rejection_is_audited_even_with_audit_off(rejections_only, engine):
+    c = rejections_only
+    before = len(_audits(engine))
+    assert c.get("/fhir/Patient/sp1", headers=token("user/*.read")).status_code == 200  # not audited
+    assert len(_audits(engine)) == before
+    mine = token("patient/*.read", patient="sp1")
+    rejected = [
+        c.get("/fhir/Patient/sp1"),  # 401 no token
+        c.get("/fhir/Patient/sp1", headers=token("user/Observation.read")),  # 403 scope
+        c.get("/fhir/Observation/obs-sp2", headers=mine),  # 403 other patient's compartment
+        c.post("/fhir/Patient", json={"resourceType": "Patient"}, headers=token("user/*.read")),  # 403 write
+        c.get("/fhir/$export", headers={**mine, "Prefer": "respond-async"}),  # 403 bulk export
+    ]
+    assert [r.status_code for r in rejected] == [401, 403, 403, 403, 403]
+    new = _audits(engine)[before:]
+    assert len(new) == 5 and {a["outcome"] for a in new} == {"4"}
+    assert [a["outcomeDesc"][:3] for a in new] == ["401", "403", "403", "403", "403"]
+    assert new[2]["entity"][0]["what"]["reference"] == "Observation/obs-sp2"
+    assert "Secret" not in str(new)  # no patient data

@@ -47,9 +47,14 @@ BodyDep = Annotated[bytes, Depends(read_body)]
 
 
 def get_access(request: Request, settings: SecurityDep, engine: EngineDep) -> Access:
-    """Authenticate the caller (when security is on) and remember the access for the audit trail."""
-    access = Access(authenticate(settings, request.headers.get("authorization")), settings.audit, engine)
+    """Authenticate the caller (when security is on) and remember the access for the audit trail.
+
+    The access is remembered before the token is checked, so a 401 is audited too; with security on,
+    rejections are always audited (``audit_all`` follows ``SMARTCARE_FHIR_AUDIT``).
+    """
+    access = Access(None, settings.audit or settings.auth_enabled, engine, audit_all=settings.audit)
     request.state.fhir_access = access
+    access.principal = authenticate(settings, request.headers.get("authorization"))
     return access
 
 

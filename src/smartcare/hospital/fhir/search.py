@@ -2,27 +2,44 @@
 
 Supports string/token/reference/date/number/quantity/uri parameters from the official
 definitions, the prefixes ``eq ne gt lt ge le sa eb ap``, the modifiers ``:exact :contains
-:missing :not :text :above :below :identifier :[type]``, chained parameters
+:missing :not :text :above :below :identifier :[type]``, the terminology modifiers ``:in :not-in``
+and ``:above :below`` on tokens plus ``:of-type`` on identifiers (these need a
+:class:`~smartcare.hospital.fhir.terminology.SearchContext`; see :mod:`terminology` and
+:mod:`matching`), composites of two components (index rows) and of three (MolecularSequence
+coordinates, checked in Python), chained parameters
 (``subject:Patient.name=x``), reverse chaining (``_has:Observation:patient:code=x``), ``_id`` and
 multi-key ``_sort``. Comma-separated values are OR-ed; repeated parameters are AND-ed.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
 from sqlalchemy.sql.expression import ColumnElement as Col
 
+from smartcare.hospital.fhir import composite, matching
 from smartcare.hospital.fhir.db import INDEX_TABLES, idx_reference, resources
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.searchparams import RESULT_PARAMS, SearchParam, params_for
-from smartcare.hospital.fhir.values import date_range, norm_string, number_range
+from smartcare.hospital.fhir.sqlcmp import like_escape, ordered
+from smartcare.hospital.fhir.terminology import SearchContext
+from smartcare.hospital.fhir.values import PREFIXES, date_range, norm_string, number_range, split_prefix
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _ORDERED_TYPES = ("date", "number", "quantity")
+# Modifiers per parameter type (reference parameters also take a resource type, ``:Patient``).
+MODIFIERS = {
+    "string": ("missing", "exact", "contains"),
+    "token": ("missing", "not", "text", "in", "not-in", "above", "below", "of-type"),
+    "reference": ("missing", "identifier", "[type]"),
+    "uri": ("missing", "above", "below"),
+    "date": ("missing",),
+    "number": ("missing",),
+    "quantity": ("missing",),
+    "composite": (),
+}
+_TOKEN_ONLY = ("in", "not-in", "of-type")
 
 
 @dataclass(frozen=True)
@@ -53,13 +70,18 @@ def split_values(value: str) -> list[str]:
 
 
 def _prefix(value: str, allowed: bool) -> tuple[str, str]:
-    if allowed and len(value) > 2 and value[:2] in PREFIXES and (value[2].isdigit() or value[2] in "-."):
-        return value[:2], value[2:]
-    return "eq", value
+    return split_prefix(value) if allowed else ("eq", value)
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _need(ctx: SearchContext | None, code: str, modifier: str) -> SearchContext:
+    if ctx is None:
+        raise FhirError(
+            400,
+            f"':{modifier}' on '{code}' needs the server's terminology and is not available in this interaction",
+            code="not-supported",
+            expression=[f"{code}:{modifier}"],
+        )
+    return ctx
 
 
 def _param(rtype: str, code: str) -> SearchParam:
@@ -74,40 +96,34 @@ def _param(rtype: str, code: str) -> SearchParam:
         ) from None
 
 
-def _ordered(col, prefix: str, lo: float, hi: float, value: float | None = None) -> ColumnElement[bool]:
-    """Comparison of a stored number/date range ``col`` ((low, high) columns) with [lo, hi]."""
-    rlo, rhi = col
-    if prefix == "eq":
-        return and_(rlo >= lo, rhi <= hi)
-    if prefix == "ne":
-        return not_(and_(rlo >= lo, rhi <= hi))
-    if prefix in ("gt", "sa"):
-        return rhi > hi if prefix == "gt" else rlo > hi
-    if prefix in ("lt", "eb"):
-        return rlo < lo if prefix == "lt" else rhi < lo
-    if prefix == "ge":
-        return rhi >= lo
-    if prefix == "le":
-        return rlo <= hi
-    # ap: within 10 % of the distance to now (dates) or of the value (numbers)
-    ref = abs(time.time() - lo) if value is None else abs(value)
-    margin = max(0.1 * ref, hi - lo)
-    return and_(rhi >= lo - margin, rlo <= hi + margin)
+def _token_terminology(p: SearchParam, modifier: str, raw: str, c, ctx: SearchContext | None) -> ColumnElement[bool]:
+    """``:in`` (a ValueSet) or ``:above``/``:below`` (subsumption) on a token (FHIR R4 search.html#token)."""
+    ctx = _need(ctx, p.code, modifier)
+    if modifier == "in":
+        return ctx.expand(raw).condition(c.system, c.code)
+    system, _, code = raw.partition("|")
+    if not system or not code:
+        raise FhirError(
+            400, f"':{modifier}' on '{p.code}' needs a value of the form system|code, got '{raw}'", expression=[p.code]
+        )
+    return ctx.subsumption(system, code, modifier).condition(c.system, c.code)
 
 
-def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnElement[bool]:
+def _value_condition(
+    p: SearchParam, modifier: str, raw: str, table, ctx: SearchContext | None = None
+) -> ColumnElement[bool]:
     c = table.c
     t = p.type
     if t == "string":
         if modifier == "exact":
             return c.exact == raw
-        pattern = _like_escape(norm_string(raw)[:255])
+        pattern = like_escape(norm_string(raw)[:255])
         return c.value.like(("%" if modifier == "contains" else "") + pattern + "%", escape="\\")
     if t == "token":
         if modifier == "text":
-            return c.text.like("%" + _like_escape(norm_string(raw)) + "%", escape="\\")
-        if modifier in ("above", "below"):  # no terminology server: match the code itself
-            modifier = ""
+            return c.text.like("%" + like_escape(norm_string(raw)) + "%", escape="\\")
+        if modifier in ("in", "above", "below"):
+            return _token_terminology(p, modifier, raw, c, ctx)
         if "|" in raw:
             system, code = raw.split("|", 1)
             conds = [c.system.is_(None) if system == "" else c.system == system]
@@ -117,7 +133,7 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
         return c.code == raw
     if t == "uri":
         if modifier == "below":
-            return c.value.like(_like_escape(raw) + "%", escape="\\")
+            return c.value.like(like_escape(raw) + "%", escape="\\")
         if modifier == "above":
             return func.substr(raw, 1, func.length(c.value)) == c.value
         return c.value == raw
@@ -127,7 +143,7 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
             lo, hi = date_range(text)
         except ValueError:
             raise FhirError(400, f"Invalid date '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
-        return _ordered((c.low, c.high), prefix, lo, hi)
+        return ordered((c.low, c.high), prefix, lo, hi)
     if t in ("number", "quantity"):
         prefix, text = _prefix(raw, True)
         num, *unit = text.split("|", 2)
@@ -137,7 +153,7 @@ def _value_condition(p: SearchParam, modifier: str, raw: str, table) -> ColumnEl
             raise FhirError(400, f"Invalid number '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
         if prefix not in ("eq", "ne", "ap"):
             lo = hi = val
-        cond = _ordered((c.value, c.value), prefix, lo, hi, val)
+        cond = ordered((c.value, c.value), prefix, lo, hi, val)
         if t == "quantity" and unit:
             system, code = (unit + [""])[:2] if len(unit) > 1 else ("", unit[0])
             if system:
@@ -170,48 +186,6 @@ def _reference_condition(p: SearchParam, modifier: str, raw: str) -> ColumnEleme
     return c.target_id == ref
 
 
-def _composite_condition(rtype: str, p: SearchParam, raw: str) -> ColumnElement[bool]:
-    """``token$value`` against a two-component composite row (FHIR R4 search.html#composite)."""
-    c = INDEX_TABLES["composite"].c
-    if len(p.components) != 2 or "$" not in raw:
-        raise FhirError(400, f"Composite parameter '{p.code}' needs a value of the form a$b", expression=[p.code])
-    left, right = raw.split("$", 1)
-    system, _, code = left.rpartition("|") if "|" in left else ("", "", left)
-    conds = [c.c1_code == code]
-    if "|" in left:
-        conds.append(c.c1_system.is_(None) if system == "" else c.c1_system == system)
-    second = params_for(rtype)[p.components[1][0]]
-    if second.type == "token":
-        sys2, _, code2 = right.rpartition("|") if "|" in right else ("", "", right)
-        conds.append(c.c2_code == code2)
-        if sys2:
-            conds.append(c.c2_system == sys2)
-    elif second.type == "string":
-        conds.append(c.c2_code.like(_like_escape(norm_string(right)) + "%", escape="\\"))
-    elif second.type == "date":
-        prefix, text = _prefix(right, True)
-        try:
-            lo, hi = date_range(text)
-        except ValueError:
-            raise FhirError(400, f"Invalid date '{right}' in '{p.code}'", expression=[p.code]) from None
-        conds.append(_ordered((c.c2_low, c.c2_high), prefix, lo, hi))
-    else:  # quantity or number
-        prefix, text = _prefix(right, True)
-        num, *unit = text.split("|", 2)
-        try:
-            val, lo, hi = number_range(num)
-        except ValueError:
-            raise FhirError(400, f"Invalid number '{right}' in '{p.code}'", expression=[p.code]) from None
-        if prefix not in ("eq", "ne", "ap"):
-            lo = hi = val
-        conds.append(_ordered((c.c2_value, c.c2_value), prefix, lo, hi, val))
-        if len(unit) == 2 and unit[0]:
-            conds.append(c.c2_system == unit[0])
-        if unit and unit[-1]:
-            conds.append(c.c2_code == unit[-1])
-    return and_(*conds)
-
-
 def _missing(rtype: str, p: SearchParam, raw: str, res) -> ColumnElement[bool]:
     table = INDEX_TABLES[p.type]
     has = res.c.pk.in_(select(table.c.res_pk).where(table.c.res_type == rtype, table.c.param == p.code))
@@ -220,10 +194,16 @@ def _missing(rtype: str, p: SearchParam, raw: str, res) -> ColumnElement[bool]:
     return not_(has) if raw == "true" else has
 
 
-def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElement[bool]:
-    """SQL condition on ``res`` (the resource table or an alias) for one query-string pair."""
+def criterion(
+    rtype: str, key: str, raw_value: str, res=resources, ctx: SearchContext | None = None
+) -> ColumnElement[bool]:
+    """SQL condition on ``res`` (the resource table or an alias) for one query-string pair.
+
+    ``ctx`` gives the session to the criteria that need one (terminology, ``:of-type``, composites of
+    three components); without it they are a 400.
+    """
     if key.startswith("_has:"):
-        return _has(rtype, key, raw_value, res)
+        return _has(rtype, key, raw_value, res, ctx)
     head, _, chain = key.partition(".")
     code, _, modifier = head.partition(":")
     if code == "_id":
@@ -232,11 +212,15 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
         return not_(cond) if modifier == "not" else cond
     p = _param(rtype, code)
     if chain:
-        return _chain(rtype, p, modifier, chain, raw_value, res)
+        return _chain(rtype, p, modifier, chain, raw_value, res, ctx)
     if modifier == "missing":
+        if p.type == "composite" and len(p.components) > 2:
+            raise FhirError(400, f"':missing' is not supported on '{code}'", code="not-supported", expression=[key])
         return _missing(rtype, p, raw_value, res)
-    known = ("exact", "contains", "not", "text", "above", "below")
-    if modifier and p.type != "reference" and modifier not in known:
+    known = ("exact", "contains", "not", "text", "above", "below", "in", "not-in", "of-type")
+    if (modifier and p.type != "reference" and modifier not in known) or (
+        modifier in _TOKEN_ONLY and p.type != "token"
+    ):
         raise FhirError(
             400,
             f"Modifier ':{modifier}' is not supported on parameter '{code}'",
@@ -247,16 +231,24 @@ def criterion(rtype: str, key: str, raw_value: str, res=resources) -> ColumnElem
     if table is None:
         raise FhirError(400, f"Search on {p.type} parameter '{code}' is not supported", code="not-supported")
     values = split_values(raw_value)
-    inner = "" if modifier == "not" else modifier
+    if modifier == "of-type":
+        pks = {pk for v in values for pk in matching.of_type_pks(_need(ctx, code, modifier), rtype, p, v)}
+        return res.c.pk.in_(sorted(pks))
+    if p.type == "composite" and len(p.components) > 2:
+        return composite.long_condition(rtype, p, values, res, _need(ctx, code, "composite"), criterion)
+    negated = modifier in ("not", "not-in")
+    inner = {"not": "", "not-in": "in"}.get(modifier, modifier)
     if p.type == "composite":
-        match = or_(*(_composite_condition(rtype, p, v) for v in values))
+        match = or_(*(composite.pair_condition(rtype, p, v) for v in values))
     else:
-        match = or_(*(_value_condition(p, inner, v, table) for v in values))
+        match = or_(*(_value_condition(p, inner, v, table, ctx) for v in values))
     cond = res.c.pk.in_(select(table.c.res_pk).where(table.c.res_type == rtype, table.c.param == code, match))
-    return not_(cond) if modifier == "not" else cond
+    return not_(cond) if negated else cond
 
 
-def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res) -> ColumnElement[bool]:
+def _chain(
+    rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res, ctx: SearchContext | None
+) -> ColumnElement[bool]:
     if p.type != "reference":
         raise FhirError(400, f"Chaining needs a reference parameter; '{p.code}' is {p.type}", expression=[p.code])
     targets = [modifier] if modifier else list(p.target)
@@ -270,7 +262,7 @@ def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res)
             continue
         sub = resources.alias()
         ids = select(sub.c.res_id).where(
-            sub.c.res_type == target, sub.c.deleted == false(), criterion(target, chain, raw, sub)
+            sub.c.res_type == target, sub.c.deleted == false(), criterion(target, chain, raw, sub, ctx)
         )
         options.append(and_(idx_reference.c.target_type == target, idx_reference.c.target_id.in_(ids)))
     if not options:
@@ -281,7 +273,7 @@ def _chain(rtype: str, p: SearchParam, modifier: str, chain: str, raw: str, res)
     return res.c.pk.in_(refs)
 
 
-def _has(rtype: str, key: str, raw: str, res) -> ColumnElement[bool]:
+def _has(rtype: str, key: str, raw: str, res, ctx: SearchContext | None) -> ColumnElement[bool]:
     parts = key.split(":", 3)
     if len(parts) < 4:
         raise FhirError(400, f"'_has' needs the form _has:Type:reference:parameter, got '{key}'", expression=[key])
@@ -291,7 +283,7 @@ def _has(rtype: str, key: str, raw: str, res) -> ColumnElement[bool]:
         raise FhirError(400, f"'{ref_code}' of {src_type} is not a reference parameter", expression=[key])
     sub = resources.alias()
     sources = select(sub.c.pk).where(
-        sub.c.res_type == src_type, sub.c.deleted == false(), criterion(src_type, rest, raw, sub)
+        sub.c.res_type == src_type, sub.c.deleted == false(), criterion(src_type, rest, raw, sub, ctx)
     )
     ids = select(idx_reference.c.target_id).where(
         idx_reference.c.res_type == src_type,
@@ -330,12 +322,14 @@ def _sort_key(rtype: str, key: str) -> Col[Any]:
     return col.desc().nulls_last() if desc else col.asc().nulls_last()
 
 
-def build_query(rtype: str | None, items: list[tuple[str, str]]) -> Select:
+def build_query(rtype: str | None, items: list[tuple[str, str]], ctx: SearchContext | None = None) -> Select:
     """Ordered ``SELECT pk`` of live resources matching the criteria in ``items``.
 
     ``items`` are the query-string pairs; result parameters (``_count``, ``_include``...) are
     ignored here except ``_sort``. ``rtype`` None searches every type (only ``_id``,
-    ``_lastUpdated`` and other Resource-level parameters are valid then).
+    ``_lastUpdated`` and other Resource-level parameters are valid then). ``ctx`` (a
+    :class:`SearchContext` on the request's session) enables ``:in``/``:not-in``/``:above``/``:below``
+    on tokens, ``:of-type`` and three-component composites; it also collects warnings.
     """
     q = select(resources.c.pk).where(resources.c.deleted == false())
     if rtype:
@@ -347,12 +341,12 @@ def build_query(rtype: str | None, items: list[tuple[str, str]]) -> Select:
             continue
         if key in RESULT_PARAMS or key.split(":", 1)[0] in ("_include", "_revinclude"):
             continue
-        q = q.where(criterion(rtype or "Resource", key, value) if rtype else _system_criterion(key, value))
+        q = q.where(criterion(rtype, key, value, resources, ctx) if rtype else _system_criterion(key, value, ctx))
     order = [_sort_key(rtype or "Resource", s) for s in sort]
     return q.order_by(*order, resources.c.pk)
 
 
-def _system_criterion(key: str, value: str) -> ColumnElement[bool]:
+def _system_criterion(key: str, value: str, ctx: SearchContext | None) -> ColumnElement[bool]:
     code = key.split(":", 1)[0]
     if code == "_id":
         return resources.c.res_id.in_(split_values(value))
@@ -361,9 +355,9 @@ def _system_criterion(key: str, value: str) -> ColumnElement[bool]:
     if code in params_for("Resource"):
         table = INDEX_TABLES[params_for("Resource")[code].type]
         p = params_for("Resource")[code]
-        match = or_(*(_value_condition(p, "", v, table) for v in split_values(value)))
+        match = or_(*(_value_condition(p, "", v, table, ctx) for v in split_values(value)))
         return resources.c.pk.in_(select(table.c.res_pk).where(table.c.param == code, match))
     raise FhirError(400, f"Unknown system-level search parameter '{code}'", expression=[key])
 
 
-__all__ = ["Criterion", "build_query", "criterion", "split_values", "true"]
+__all__ = ["MODIFIERS", "PREFIXES", "Criterion", "SearchContext", "build_query", "criterion", "split_values", "true"]

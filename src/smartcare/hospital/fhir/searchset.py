@@ -20,6 +20,7 @@ from smartcare.hospital.fhir import search
 from smartcare.hospital.fhir.db import idx_reference, resources, searches
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.searchparams import params_for
+from smartcare.hospital.fhir.terminology import SearchContext
 from smartcare.hospital.fhir.values import instant, now
 
 DEFAULT_COUNT = 20  # page size when _count is absent
@@ -198,10 +199,16 @@ def _render(
     total: int | None,
     opts: dict[str, Any],
     links: list[dict[str, str]],
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     matches = _fetch(session, pks)
     entries = [_entry(base, r, "match", opts) for r in matches]
     entries += [_entry(base, r, "include", opts) for r in included(session, matches, opts)]
+    if warnings:  # FHIR R4 search.html#errors: an OperationOutcome entry with search.mode "outcome"
+        issues = [{"severity": "warning", "code": "informational", "diagnostics": w} for w in dict.fromkeys(warnings)]
+        entries.append(
+            {"resource": {"resourceType": "OperationOutcome", "issue": issues}, "search": {"mode": "outcome"}}
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -247,7 +254,8 @@ def search_bundle(
     opts = _options(items)
     if rtype:
         params_for(rtype)
-    query = search.build_query(rtype, items)
+    ctx = SearchContext(session)
+    query = search.build_query(rtype, items, ctx)
     if within is not None:  # e.g. the patient compartment a patient/ scope confines the caller to
         query = query.where(resources.c.pk.in_(within.order_by(None)))
     self_url = f"{base}/{rtype}" if rtype else base
@@ -256,7 +264,7 @@ def search_bundle(
         from sqlalchemy import func
 
         total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-        return _render(session, base, [], total, {**opts, "total": "accurate"}, self_link)
+        return _render(session, base, [], total, {**opts, "total": "accurate"}, self_link, ctx.warnings)
     all_pks = pks if pks is not None else list(session.execute(query).scalars())
     count = opts["count"]
     total = len(all_pks)
@@ -273,7 +281,7 @@ def search_bundle(
             )
         )
         links += [link for link in _page_links(base, sid, 0, count, total) if link["relation"] != "self"]
-    return _render(session, base, all_pks[:count], total, opts, links)
+    return _render(session, base, all_pks[:count], total, opts, links, ctx.warnings)
 
 
 def page_bundle(session: Session, sid: str, offset: int, count: int | None, base: str) -> dict[str, Any]:

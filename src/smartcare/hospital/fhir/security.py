@@ -7,6 +7,9 @@ confined to the compartment of the token's ``patient`` claim. Security is off by
 demo) and switched on with ``SMARTCARE_FHIR_AUTH_ENABLED=true`` plus ``SMARTCARE_FHIR_JWT_KEY``.
 With ``SMARTCARE_FHIR_AUDIT=true`` every access writes an AuditEvent (outcome, action, resource
 reference, client id) and never the resource content, so no patient data reaches the audit log.
+Whenever security is on, every rejected request (401 missing/invalid token, 403 scope or
+compartment) writes an AuditEvent with outcome ``4`` (``8`` for a server failure), whatever the
+``audit`` switch says; it names the interaction and the status, never the token or the content.
 """
 
 from __future__ import annotations
@@ -110,15 +113,23 @@ def allowed(principal: Principal, rtype: str, action: str) -> tuple[bool, bool]:
     return via_patient, via_patient
 
 
+_REJECTED = {401: "401 Unauthorized: no valid bearer token", 403: "403 Forbidden: not allowed by the token"}
+
+
 @dataclass
 class Access:
-    """Per-request access decisions, recorded for the audit trail."""
+    """Per-request access decisions, recorded for the audit trail.
+
+    ``audit`` asks the router to call :func:`write_audit` when the request ends; ``audit_all`` False
+    limits that to rejected requests (401/403).
+    """
 
     principal: Principal | None
     audit: bool
     engine: Engine
     action: str = ""
     target: str = ""
+    audit_all: bool = True
 
     def check(self, rtype: str | None, action: str, target: str = "") -> str | None:
         """Raise 403 unless allowed; returns the patient id a ``patient/`` scope confines to."""
@@ -138,9 +149,14 @@ class Access:
 
 
 def write_audit(access: Access, method: str, status: int) -> None:
-    """Store one AuditEvent for a finished request (its own transaction; no resource content)."""
+    """Store one AuditEvent for a finished request (its own transaction; no resource content).
+
+    Skipped for an accepted request when only rejections are audited (``access.audit_all`` False).
+    """
     from smartcare.hospital.fhir.store import FhirStore
 
+    if not access.audit_all and status not in _REJECTED:
+        return
     event = {
         "resourceType": "AuditEvent",
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
@@ -154,6 +170,8 @@ def write_audit(access: Access, method: str, status: int) -> None:
         "source": {"observer": {"display": "smartcare FHIR server"}},
         "entity": [{"what": {"reference": access.target}}] if "/" in access.target else [],
     }
+    if status >= 400:
+        event["outcomeDesc"] = _REJECTED.get(status, f"HTTP {status}")
     with Session(access.engine) as session:
         store = FhirStore(session, validate_resources=False)
         store.create(event, rid=str(uuid.uuid4()))

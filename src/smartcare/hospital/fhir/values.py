@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,7 @@ _DATE = re.compile(
     r"(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 EPS = 1e-6
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
 def norm_string(value: str) -> str:
@@ -94,3 +96,30 @@ def now() -> datetime:
 def parse_instant(text: str) -> datetime:
     """A FHIR instant/dateTime as an aware datetime (low end of its range)."""
     return datetime.fromtimestamp(date_range(text)[0], UTC)
+
+
+def split_prefix(value: str) -> tuple[str, str]:
+    """``(prefix, rest)`` of an ordered search value (``gt120`` -> ``("gt", "120")``; default ``eq``)."""
+    if len(value) > 2 and value[:2] in PREFIXES and (value[2].isdigit() or value[2] in "-."):
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def ordered_match(rlo: float, rhi: float, prefix: str, lo: float, hi: float, value: float | None = None) -> bool:
+    """Python twin of the SQL range comparison in :mod:`search`: stored ``[rlo, rhi]`` vs query ``[lo, hi]``
+    under a FHIR R4 prefix (search.html#prefix); ``value`` is the number for ``ap`` (None: a date)."""
+    if prefix == "eq":
+        return rlo >= lo and rhi <= hi
+    if prefix == "ne":
+        return not (rlo >= lo and rhi <= hi)
+    if prefix in ("gt", "sa"):
+        return rhi > hi if prefix == "gt" else rlo > hi
+    if prefix in ("lt", "eb"):
+        return rlo < lo if prefix == "lt" else rhi < lo
+    if prefix == "ge":
+        return rhi >= lo
+    if prefix == "le":
+        return rlo <= hi
+    ref = abs(time.time() - lo) if value is None else abs(value)
+    margin = max(0.1 * ref, hi - lo)
+    return rhi >= lo - margin and rlo <= hi + margin
