@@ -2,8 +2,10 @@
 
 Observations are matched by LOINC (``tables/fhir_inputs.json``), the most recent one wins, and values are
 converted to the input's unit by UCUM code. Conditions are matched by SNOMED CT code or ICD-10 prefix
-(refuted / entered-in-error ones are ignored). Medications are matched by ingredient class through
-``rxnorm.py``. Patient gives ``age`` (at ``at``, default today) and ``sex``.
+(refuted / entered-in-error ones are ignored; ``within_days`` entries need an onset or recorded date that
+recent). In-progress Procedures are matched by SNOMED CT (mechanical ventilation, CPAP). Medications are
+matched by ingredient class through ``rxnorm.py``; vasoactive dose rates (ug/kg/min, SOFA) come from
+MedicationAdministration ``dosage.rateQuantity``. Patient gives ``age`` (at ``at``, default today) and ``sex``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ CONVERT = {
     "x100": lambda v: v * 100,
     "in_to_cm": lambda v: v * 2.54,
     "lb_to_kg": lambda v: v * 0.453592,
+    "kpa_to_mmhg": lambda v: v * 7.50062,
+    "div1000": lambda v: v / 1000,
+    "same": lambda v: v,
 }
 
 
@@ -124,7 +129,14 @@ def _observation_values(obs: Mapping) -> list[tuple[str, Any]]:
     return out
 
 
-def _condition_matches(cond: Mapping) -> list[str]:
+def _recent(resource: Mapping, at: date, days: int | None) -> bool:
+    if days is None:
+        return True
+    onset = parse_date(resource.get("onsetDateTime") or resource.get("recordedDate"))
+    return onset is not None and 0 <= (at - onset).days <= days
+
+
+def _condition_matches(cond: Mapping, at: date | None = None) -> list[str]:
     vs = cond.get("verificationStatus")
     status = [vs] if isinstance(vs, str) else codes(vs, "http://terminology.hl7.org/CodeSystem/condition-ver-status")
     if status and status[0] in ("refuted", "entered-in-error"):
@@ -134,7 +146,8 @@ def _condition_matches(cond: Mapping) -> list[str]:
     out = []
     for name, spec in mapping()["conditions"].items():
         if sn & set(spec["snomed"]) or any(c.startswith(p) for c in icd for p in spec["icd10"]):
-            out.append(name)
+            if _recent(cond, at or date.today(), spec.get("within_days")):
+                out.append(name)
     return out
 
 
@@ -158,10 +171,15 @@ def extract_inputs(resources: Any, at: date | None = None) -> dict[str, Evidence
                     latest[name] = t
                     out[name] = Evidence(value, (ref(r),), t)
         elif rt == "Condition":
-            for name in _condition_matches(r):
+            for name in _condition_matches(r, at):
                 prev = out.get(name)
                 refs = (prev.references if prev else ()) + (ref(r),)
                 out[name] = Evidence(True, refs)
+        elif rt == "Procedure" and r.get("status") == "in-progress":
+            sn = set(codes(r.get("code"), SNOMED))
+            for name, spec in mapping()["procedures"].items():
+                if not name.startswith("_") and sn & set(spec):
+                    out[name] = Evidence(True, (ref(r),))
     meds = [
         r
         for r in res
@@ -172,7 +190,29 @@ def extract_inputs(resources: Any, at: date | None = None) -> dict[str, Evidence
         hits = [m for c in classes for m in by_class.get(c, [])]
         if hits:
             out[name] = Evidence(True, tuple(dict.fromkeys(ref(m) for m in hits)))
+    out.update(_dose_rates(meds))
     _derive(out)
+    return out
+
+
+def _dose_rates(meds: list[dict]) -> dict[str, Evidence]:
+    """Latest vasoactive infusion rate (ug/kg/min) per ingredient from MedicationAdministration resources."""
+    wanted = {ing: name for name, ing in mapping()["medication_rates"].items() if not name.startswith("_")}
+    out: dict[str, Evidence] = {}
+    latest: dict[str, str] = {}
+    for m in meds:
+        if m.get("resourceType") != "MedicationAdministration":
+            continue
+        rate = (m.get("dosage") or {}).get("rateQuantity") or {}
+        unit = str(rate.get("code") or rate.get("unit") or "").replace("mcg", "ug")
+        if rate.get("value") is None or unit != "ug/kg/min":
+            continue
+        for ing in rxnorm.resolve_resource(m):
+            name = wanted.get(ing.name)
+            t = when(m)
+            if name and (name not in latest or t >= latest[name]):
+                latest[name] = t
+                out[name] = Evidence(float(rate["value"]), (ref(m),), t)
     return out
 
 

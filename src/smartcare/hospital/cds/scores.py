@@ -5,9 +5,15 @@ A table lists criteria; each criterion is one of:
 - ``input`` + ``bands``: a numeric input; bands are ascending and the first band whose ``max`` (inclusive)
   or ``lt`` (exclusive) bound holds the value gives the points; a band may carry ``when`` (input -> value);
 - ``input`` + ``choices``: a categorical input mapped to points, with an optional ``default``;
-- ``input`` + ``linear``: points = value x factor (PSI age);
-- ``any`` / ``all``: conditions ``{"input", op: value}`` with op in ``gt ge lt le eq is``; ``points`` if met;
-- ``count`` + ``bands`` (+ optional ``force``): the number of conditions met, banded.
+- ``input`` + ``linear`` (+ ``offset``): points = offset + value x factor (PSI age, APACHE II GCS);
+- ``any`` / ``all``: conditions ``{"input", op: value}`` with op in ``gt ge lt le eq in is``; ``points`` if met;
+- ``count`` + ``bands`` (+ optional ``force``): the number of conditions met, banded;
+- ``levels``: a list of ``{"points", "any" | "all"}`` tried in order, the first one met gives the points
+  (organ-system scores such as SOFA cardiovascular: the worst level wins), 0 when none is met.
+
+A table may list ``derive``: inputs computed from others before scoring (``map`` from SBP/DBP,
+``pf_ratio`` PaO2/FiO2, ``aa_gradient`` by the alveolar gas equation, ``respiratory_support``), each
+keeping the FHIR references of the inputs it came from.
 
 A criterion with ``when`` applies only when its gate inputs match. ``interpretation`` entries are tried in
 order (``min``/``max`` on the total, ``when``, ``if_any_criterion_points_ge``); the first match is the band.
@@ -132,6 +138,8 @@ def _cond(cond: Mapping, inputs: Mapping[str, Evidence]) -> bool | None:
             return bool(v) is bool(ref)
         if op == "eq":
             return _norm(v) == _norm(ref)
+        if op == "in":
+            return _norm(v) in {_norm(x) for x in ref}
         v = float(v)
         return {"gt": v > ref, "ge": v >= ref, "lt": v < ref, "le": v <= ref}[op]
     raise SmartcareError(f"condition without operator: {cond}")
@@ -174,8 +182,9 @@ def _criterion(crit: Mapping, inputs: Mapping[str, Evidence], missing: list[str]
             missing.append(name)
             assumptions.append(f"{label}: {name} not recorded, scored 0 (assumed normal)")
             return CriterionResult(crit["id"], label, 0, None, [], True)
-        if "linear" in crit:  # points = value x factor (e.g. PSI age)
-            return CriterionResult(crit["id"], label, float(ev.value) * crit["linear"], ev.value, list(ev.references))
+        if "linear" in crit:  # points = offset + value x factor (PSI age, APACHE II 15 - GCS)
+            points = crit.get("offset", 0) + float(ev.value) * crit["linear"]
+            return CriterionResult(crit["id"], label, points, ev.value, list(ev.references))
         if "choices" in crit:
             choices = {_norm(k): v for k, v in crit["choices"].items()}
             key = _norm(ev.value)
@@ -197,6 +206,8 @@ def _criterion(crit: Mapping, inputs: Mapping[str, Evidence], missing: list[str]
             assumptions.append(f"{label}: {', '.join(absent)} not recorded, assumed absent")
         n = sum(1 for r in results if r)
         return CriterionResult(crit["id"], label, _band_points(crit["bands"], n, inputs), n, refs)
+    if "levels" in crit:
+        return _levels(crit, label, inputs, missing, assumptions)
     conds = crit.get("any") or crit.get("all")
     results = [_cond(c, inputs) for c in conds]
     met = any(results) if "any" in crit else (all(r is True for r in results))
@@ -207,6 +218,57 @@ def _criterion(crit: Mapping, inputs: Mapping[str, Evidence], missing: list[str]
         assumptions.append(f"{label}: {' / '.join(names)} not recorded, assumed absent")
         return CriterionResult(crit["id"], label, 0, None, [], True)
     return CriterionResult(crit["id"], label, crit["points"] if met else 0, bool(met), refs)
+
+
+def _met(level: Mapping, inputs: Mapping[str, Evidence]) -> bool | None:
+    results = [_cond(c, inputs) for c in level.get("any") or level.get("all")]
+    if all(r is None for r in results):
+        return None
+    return any(results) if "any" in level else all(r is True for r in results)
+
+
+def _levels(crit: Mapping, label: str, inputs: Mapping[str, Evidence], missing: list[str], assumptions: list[str]):
+    names = list(dict.fromkeys(c["input"] for lv in crit["levels"] for c in lv.get("any") or lv.get("all")))
+    refs = _refs([{"input": n} for n in names], inputs)
+    values = {n: inputs[n].value for n in names if n in inputs}
+    seen = False
+    for level in crit["levels"]:
+        met = _met(level, inputs)
+        seen = seen or met is not None
+        if met:
+            return CriterionResult(crit["id"], label, level["points"], values, refs)
+    absent = [n for n in names if n not in inputs]
+    if not seen:
+        missing.extend(n for n in absent if n not in missing)
+        assumptions.append(f"{label}: {' / '.join(absent)} not recorded, scored 0 (assumed normal)")
+        return CriterionResult(crit["id"], label, 0, None, [], True)
+    return CriterionResult(crit["id"], label, 0, values, refs)
+
+
+def _derive(names: list[str], ins: dict[str, Evidence]) -> None:
+    """Add derived inputs (see module doc) that are not given directly and whose sources are present."""
+
+    def have(*keys):
+        return all(k in ins for k in keys)
+
+    def put(name, value, *keys):
+        refs = tuple(dict.fromkeys(r for k in keys for r in ins[k].references))
+        ins[name] = Evidence(value, refs, f"derived from {', '.join(keys)}")
+
+    for name in names:
+        if name in ins:
+            continue
+        if name == "map" and have("sbp", "dbp"):
+            put("map", (2 * float(ins["dbp"].value) + float(ins["sbp"].value)) / 3, "sbp", "dbp")
+        elif name == "pf_ratio" and have("pao2", "fio2"):
+            put("pf_ratio", float(ins["pao2"].value) / (float(ins["fio2"].value) / 100), "pao2", "fio2")
+        elif name == "aa_gradient" and have("pao2", "fio2", "paco2"):
+            pa_o2 = float(ins["fio2"].value) / 100 * (760 - 47) - float(ins["paco2"].value) / 0.8
+            put("aa_gradient", pa_o2 - float(ins["pao2"].value), "fio2", "paco2", "pao2")
+        elif name == "respiratory_support":
+            keys = [k for k in ("mechanical_ventilation", "cpap") if k in ins]
+            if keys:
+                put("respiratory_support", any(bool(ins[k].value) for k in keys), *keys)
 
 
 def _refs(conds, inputs: Mapping[str, Evidence]) -> list[str]:
@@ -247,6 +309,7 @@ def compute(name: str, inputs: Mapping[str, Any]) -> ScoreResult:
     ins = {k: _evidence(v) for k, v in inputs.items() if v is not None and _evidence(v).value is not None}
     missing: list[str] = []
     assumptions: list[str] = []
+    _derive(table.get("derive", []), ins)
     for key, default in table.get("input_defaults", {}).items():
         if key not in ins:
             ins[key] = Evidence(default, (), "default")
