@@ -62,10 +62,7 @@ def note_pipeline():
         [SectionRule(r["literal"] + ":", r["category"]) for r in _rules("section_rules.json", "section_rules")]
     )
     context = nlp.add_pipe("medspacy_context", config={"rules": None})
-    context.add(
-        ctx.load_rules(ctx.RESOURCES / "context_rules.json")
-        + ctx.load_rules(ctx.RESOURCES / "context_rules_extra.json")
-    )
+    context.add(ctx.load_rules())
     return nlp
 
 
@@ -82,6 +79,7 @@ def extract(text: str) -> list[Entity]:
     out = []
     for ent in doc.ents:
         cats = {m.category.upper() for m in ent._.modifiers}
+        cats |= {c.upper() for m in ent._.modifiers for c in (m.rule.metadata or {}).get("also", [])}
         section = ent._.section_category
         out.append(
             Entity(
