@@ -93,7 +93,8 @@ def demo_load(limit: Annotated[int, typer.Option(help="Synthea bundles to load f
     if done["source"] == "existing":
         typer.echo(f"demo data already loaded ({done['patients']} patients)")
     else:
-        typer.echo(f"loaded {done['resources']} resources from {done['bundles']} {done['source']} bundle(s)")
+        typer.echo(f"loaded {done['resources']} resources from {done['bundles']} {done['source']} bundle(s); "
+                   f"embedded {done['notes_indexed']} note(s) for semantic search")
 
 
 def main() -> None:

@@ -100,4 +100,9 @@ def load_demo(settings: Settings, limit: int = 5) -> dict[str, Any]:
     with Session(engine) as session:
         for bundle in bundles:
             total += sum(load_bundle(session, bundle).values())
-    return {"source": source, "bundles": len(bundles), "resources": total}
+    # Embed the loaded notes and narratives once, so the first note search is immediate.
+    from smartcare.hospital.nlp.notesync import sync
+    from smartcare.hospital.nlp.vectorstore import VectorStore, minilm
+
+    notes = sync(VectorStore(engine, minilm()))
+    return {"source": source, "bundles": len(bundles), "resources": total, "notes_indexed": notes["embedded"]}

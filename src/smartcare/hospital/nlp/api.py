@@ -9,37 +9,46 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from smartcare.core.errors import SmartcareError
+from smartcare.hospital.fhir.deps import EngineDep
+from smartcare.hospital.fhir.embedding_table import FHIR_CORPUS
 from smartcare.hospital.nlp.candidates import ReviewQueue, candidates_from_note, note_text
-from smartcare.hospital.nlp.embeddings import NoteIndex
+from smartcare.hospital.nlp.vectorstore import Note, TextEncoder, VectorStore, patient_reference
 
 router = APIRouter(tags=["nlp"])
 _QUEUE = ReviewQueue()
-_INDEX: list[NoteIndex] = []
+_ENCODER: list[TextEncoder] = []
 
 
 def get_queue() -> ReviewQueue:
     return _QUEUE
 
 
-def get_index() -> NoteIndex:
-    """The process-wide note index, with the MiniLM encoder loaded on first use."""
-    if not _INDEX:
-        from smartcare.hospital.nlp.embeddings import minilm_encoder
+def get_encoder() -> TextEncoder:
+    """The process-wide MiniLM encoder, loaded on first use (tests override this dependency)."""
+    if not _ENCODER:
+        from smartcare.hospital.nlp.vectorstore import minilm
 
-        _INDEX.append(NoteIndex(minilm_encoder()))
-    return _INDEX[0]
+        _ENCODER.append(minilm())
+    return _ENCODER[0]
+
+
+def get_vectors(engine: EngineDep, encoder: Annotated[TextEncoder, Depends(get_encoder)]) -> VectorStore:
+    """Note embeddings in the FHIR database (the same engine as ``/fhir``)."""
+    return VectorStore(engine, encoder)
 
 
 QueueDep = Annotated[ReviewQueue, Depends(get_queue)]
-IndexDep = Annotated[NoteIndex, Depends(get_index)]
+VectorsDep = Annotated[VectorStore, Depends(get_vectors)]
 
 
 class NoteItem(BaseModel):
-    id: str = Field(..., min_length=1)
+    id: str = Field(..., min_length=1, max_length=255)
     text: str = Field(..., min_length=1, max_length=200_000)
+    patient: str | None = Field(None, description="Patient the note is about (Patient/<id> or <id>).")
 
 
 class IndexIn(BaseModel):
+    corpus: str = Field("default", description="Corpus name (not 'fhir': stored resources index themselves).")
     notes: list[NoteItem] = Field(default_factory=list, description="Plain texts with ids.")
     documents: list[dict[str, Any]] = Field(default_factory=list, description="DocumentReferences (inline text).")
 
@@ -97,18 +106,49 @@ def decide(cid: str, body: Decision, queue: QueueDep) -> dict:
 
 
 @router.post("/notes/index")
-def index_notes(body: IndexIn, index: IndexDep) -> dict:
-    """Embed notes (texts or DocumentReferences) into the search index."""
-    items = [(n.id, n.text) for n in body.notes]
-    items += [(f"DocumentReference/{d.get('id')}", note_text(d)) for d in body.documents]
+def index_notes(body: IndexIn, vectors: VectorsDep) -> dict:
+    """Embed plain notes or posted DocumentReferences into a named corpus (stored in the database).
+
+    Resources stored through ``/fhir`` need no call here: they are indexed in the ``fhir`` corpus."""
+    from smartcare.hospital.nlp.notesync import subject_of
+
+    items = [Note("Text", n.id, n.text, subject=patient_reference(n.patient)) for n in body.notes]
+    for d in body.documents:
+        if not d.get("id"):
+            raise SmartcareError("each DocumentReference in `documents` needs an `id`")
+        items.append(Note("DocumentReference", str(d["id"]), note_text(d), subject=subject_of(d)))
     if not items:
         raise SmartcareError("give `notes` or `documents` to index")
-    return {"indexed": len(items), "windows": index.add(items)}
+    return {"corpus": body.corpus, "indexed": len(items), "windows": vectors.add_texts(items, body.corpus)}
+
+
+@router.post("/notes/sync")
+def sync_notes(vectors: VectorsDep) -> dict:
+    """Embed stored FHIR notes that are new or changed and drop those deleted; returns the counts."""
+    from smartcare.hospital.nlp.notesync import sync
+
+    return sync(vectors)
 
 
 @router.get("/notes/search")
-def search_notes(q: str, index: IndexDep, k: int = 5) -> dict:
-    """Semantic search (MiniLM cosine) over the indexed notes."""
+def search_notes(
+    q: str,
+    vectors: VectorsDep,
+    k: int = 5,
+    patient: str | None = None,
+    corpus: str | None = None,
+) -> dict:
+    """Semantic search (MiniLM cosine): a note's score is its best chunk, which is returned with offsets.
+
+    ``patient`` (``Patient/123`` or ``123``) restricts to notes about that patient; ``corpus`` to one
+    corpus (``fhir`` = resources stored through ``/fhir``). Stored FHIR notes are brought up to date first."""
+    if not q.strip():
+        raise SmartcareError("query `q` is empty")
     if not 1 <= k <= 100:
         raise SmartcareError("k must be between 1 and 100")
-    return {"query": q, "results": index.search(q, k)}
+    subject = patient_reference(patient)
+    if corpus in (None, FHIR_CORPUS):
+        from smartcare.hospital.nlp.notesync import sync
+
+        sync(vectors)
+    return {"query": q, "patient": subject, "results": vectors.search(q, k, corpus=corpus, subject=subject)}

@@ -1,6 +1,7 @@
 """Semantic search over notes with all-MiniLM-L6-v2 sentence embeddings (384-d, cosine similarity).
 
-A ``NoteIndex`` keeps (id, text, embedding) rows in memory and saves them as one numpy blob (``.npz``).
+A ``NoteIndex`` keeps (id, text, embedding) rows in memory and saves them as one numpy blob (``.npz``);
+:mod:`smartcare.hospital.nlp.vectorstore` keeps them in the FHIR database instead (what the HTTP API uses).
 Long notes are split into overlapping word windows so that a passage, not only the note start, is
 searchable; a note's score is its best window. Embeddings: Reimers & Gurevych, Sentence-BERT, EMNLP 2019.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from smartcare.core.errors import SmartcareError
+from smartcare.hospital.nlp.vectorstore import chunk_spans
 
 Encoder = Callable[[list[str]], np.ndarray]  # texts -> (N, D) L2-normalised
 
@@ -28,10 +30,7 @@ def minilm_encoder() -> Encoder:
 
 def windows(text: str, size: int = 150, stride: int = 100) -> list[str]:
     """Overlapping windows of ``size`` words every ``stride`` words (the whole text if shorter)."""
-    words = text.split()
-    if len(words) <= size:
-        return [" ".join(words)]
-    return [" ".join(words[i : i + size]) for i in range(0, len(words) - size + stride, stride)]
+    return [" ".join(text[a:b].split()) for a, b in chunk_spans(text, size, stride)] or [""]
 
 
 class NoteIndex:
