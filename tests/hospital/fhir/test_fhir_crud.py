@@ -97,9 +97,16 @@ def test_format_and_content_negotiation(client):
     assert client.get("/fhir/metadata?_format=json").status_code == 200
     assert client.get("/fhir/metadata?_format=application/fhir%2Bjson").status_code == 200
     r = client.get("/fhir/metadata?_format=xml")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+xml")
+    r = client.get("/fhir/metadata?_format=turtle")
     assert r.status_code == 406 and r.json()["issue"][0]["expression"] == ["_format"]
     r = client.post(P, content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"})
-    assert r.status_code == 415
+    assert r.status_code == 400 and "not in the FHIR namespace" in r.json()["issue"][0]["diagnostics"]
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    r = client.get("/fhir/metadata", headers={"Accept": browser})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    r = client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"})
+    assert r.headers["content-type"].startswith("application/fhir+xml")
 
 
 def test_json_patch(client):

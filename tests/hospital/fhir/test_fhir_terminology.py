@@ -184,3 +184,12 @@ def test_terminology_errors_are_400(client, query, words):
     r = client.get(f"/fhir/{query}")
     assert r.status_code == 400, r.text
     assert r.json()["resourceType"] == "OperationOutcome" and words in r.json()["issue"][0]["diagnostics"]
+
+
+def test_lenient_handling_keeps_terminology_criteria(client):
+    # Prefer: handling=lenient drops only the unknown parameter, never a valid :in criterion.
+    r = client.get("/fhir/Observation?nope=1&code:in=http://example.org/vs/pets",
+                   headers={"Prefer": "handling=lenient"})
+    assert r.status_code == 200
+    got = {e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"}
+    assert got == {"t-dog", "t-parrot"}

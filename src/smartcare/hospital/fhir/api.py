@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,16 +17,16 @@ from smartcare.hospital.fhir.bundle import BundleProcessor
 from smartcare.hospital.fhir.capability import capability_statement
 from smartcare.hospital.fhir.compartment import in_patient_compartment, patient_compartment_query, references_patient
 from smartcare.hospital.fhir.deps import AccessDep, BodyDep, StoreDep
+from smartcare.hospital.fhir.formats import parse_body, render, wants_xml
 from smartcare.hospital.fhir.outcome import FhirError, information
 from smartcare.hospital.fhir.search import build_query
 from smartcare.hospital.fhir.security import Access, write_audit
 from smartcare.hospital.fhir.store import Stored, WriteResult
+from smartcare.hospital.fhir.terminology import SearchContext
 from smartcare.hospital.fhir.validation import known_types
 from smartcare.hospital.fhir.values import http_date
 
-FHIR_JSON = "application/fhir+json"
 FHIR_PREFIX = "/fhir"  # where the service mounts this router
-_JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
 log = logging.getLogger(__name__)
 
 
@@ -41,10 +40,10 @@ class FhirRoute(APIRoute):
             try:
                 response = await handler(request)
             except FhirError as err:
-                response = _json(err.outcome(), err.status)
+                response = render(request, err.outcome(), err.status)
             except Exception as err:  # never leak a traceback (or patient data) to the client or the log
                 log.error("FHIR %s %s failed: %s", request.method, request.url.path, type(err).__name__)
-                response = _json(FhirError(500, "Internal server error").outcome(), 500)
+                response = render(request, FhirError(500, "Internal server error").outcome(), 500)
             access = getattr(request.state, "fhir_access", None)
             if access is not None and access.audit:
                 await run_in_threadpool(write_audit, access, request.method, response.status_code)
@@ -67,13 +66,9 @@ def _include_export() -> None:
 _include_export()
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status_code=status,
-        media_type=FHIR_JSON,
-        headers=headers,
-    )
+def _json(request: Request, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``body`` as the negotiated representation (JSON or XML, :mod:`formats`)."""
+    return render(request, body, status, headers)
 
 
 def _base(request: Request) -> str:
@@ -81,16 +76,7 @@ def _base(request: Request) -> str:
 
 
 def _check_format(request: Request) -> None:
-    fmt = request.query_params.get("_format")
-    if fmt is not None and fmt not in _JSON_FORMATS:
-        raise FhirError(
-            406,
-            f"_format {fmt!r} is not supported; this server speaks application/fhir+json",
-            expression=["_format"],
-        )
-    accept = request.headers.get("accept", "")
-    if accept and "xml" in accept and "json" not in accept and "*/*" not in accept:
-        raise FhirError(406, "Only application/fhir+json responses are available", expression=["Accept"])
+    wants_xml(request)  # 406 for an unsupported _format
 
 
 def _items(request: Request) -> list[tuple[str, str]]:
@@ -105,16 +91,7 @@ def _type(rtype: str) -> str:
 
 
 def _parse(request: Request, body: bytes, what: str = "resource") -> Any:
-    ctype = request.headers.get("content-type", "")
-    if "xml" in ctype:
-        raise FhirError(415, "XML is not supported; send application/fhir+json", expression=["Content-Type"])
-    if not body:
-        raise FhirError(400, f"The request needs a JSON {what} body", code="required")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise FhirError(400, f"Malformed JSON{where}: {err}", code="structure") from None
+    return parse_body(request, body, what)
 
 
 def _prefer(request: Request, key: str) -> str | None:
@@ -142,8 +119,9 @@ def _written(request: Request, res: WriteResult, status: int) -> Response:
         return Response(status_code=status, headers=headers)
     if mode == "OperationOutcome":
         what = "created" if res.created else ("updated" if res.changed else "matched an existing resource")
-        return _json(information(f"{res.stored.res_type}/{res.stored.res_id} {what}"), status, headers)
-    return _json(res.stored.content, status, headers)
+        outcome = information(f"{res.stored.res_type}/{res.stored.res_id} {what}")
+        return _json(request, outcome, status, headers)
+    return _json(request, res.stored.content, status, headers)
 
 
 def _may_read(access: Access, store: StoreDep, rtype: str, rid: str) -> None:
@@ -166,7 +144,7 @@ def _search(
         kept = []
         for item in items:
             try:
-                build_query(rtype, [item])
+                build_query(rtype, [item], SearchContext(store.session))
                 kept.append(item)
             except FhirError:
                 continue
@@ -174,13 +152,13 @@ def _search(
     within = patient_compartment_query(pid) if pid else None
     bundle = searchset.search_bundle(store.session, rtype, items, _base(request), within=within)
     store.commit()
-    return _json(bundle)
+    return _json(request, bundle)
 
 
 @router.get("/metadata")
 def metadata(request: Request) -> Response:
     _check_format(request)
-    return _json(capability_statement(_base(request), __version__))
+    return _json(request, capability_statement(_base(request), __version__))
 
 
 @router.get("/")
@@ -197,7 +175,7 @@ def system_search(request: Request, store: StoreDep, access: AccessDep) -> Respo
             store.session, params["_getpages"], int(offset), int(count) if count else None, _base(request)
         )
         access.check(None, "search")
-        return _json(bundle)
+        return _json(request, bundle)
     return _search(request, store, None, items, access)
 
 
@@ -214,7 +192,7 @@ def batch_or_transaction(request: Request, store: StoreDep, body: BodyDep, acces
     except Exception:
         store.rollback()
         raise
-    return _json(result)
+    return _json(request, result)
 
 
 def _may_process(access: Access, bundle: Any) -> None:
@@ -248,7 +226,7 @@ def _history(request: Request, store: StoreDep, rtype: str | None, rid: str | No
     base = _base(request)
     path = "/".join(p for p in (rtype, rid, "_history") if p)
     self_url = f"{base}/{path}" + (f"?{request.url.query}" if request.url.query else "")
-    return _json(searchset.history_bundle(versions, more, base, self_url, offset, count))
+    return _json(request, searchset.history_bundle(versions, more, base, self_url, offset, count))
 
 
 @router.get("/_history")
@@ -320,7 +298,7 @@ def everything(rid: str, request: Request, store: StoreDep, access: AccessDep) -
     pks = store.everything_pks(rid)
     bundle = searchset.search_bundle(store.session, "Patient", items, _base(request), pks=pks)
     store.commit()
-    return _json(bundle)
+    return _json(request, bundle)
 
 
 @router.get("/{rtype}/{rid}")
@@ -334,7 +312,7 @@ def read(rtype: str, rid: str, request: Request, store: StoreDep, access: Access
     opts = dict(items)
     elements = opts.get("_elements")
     content = searchset.shape(stored.content, opts.get("_summary"), elements.split(",") if elements else None)
-    return _json(content, 200, headers)
+    return _json(request, content, 200, headers)
 
 
 @router.put("/{rtype}/{rid}")
@@ -381,4 +359,4 @@ def vread(rtype: str, rid: str, vid: str, request: Request, store: StoreDep, acc
     _check_format(request)
     _may_read(access, store, _type(rtype), rid)
     stored = store.vread(rtype, rid, vid)
-    return _json(stored.content, 200, _headers(stored, _base(request)))
+    return _json(request, stored.content, 200, _headers(stored, _base(request)))

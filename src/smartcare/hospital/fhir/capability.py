@@ -72,7 +72,7 @@ def capability_statement(base: str, software_version: str) -> dict[str, Any]:
         "software": {"name": "smartcare FHIR server", "version": software_version},
         "implementation": {"description": "smartcare.hospital.fhir", "url": base},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {

@@ -9,16 +9,18 @@ operations read/vread/create/update/delete/search/history (by ``url``, ``params`
 ``path``/``expression``/``compareToSource*``/``minimumId``/``navigationLinks``/``requestURL``/
 ``requestMethod``.
 
-Two documented substitutions: this server speaks JSON only, so ``accept``/``contentType`` xml
-requests are sent as JSON and ``contentType: xml`` asserts fail with that reason; simple XPath
-``path`` values (``fhir:Patient/fhir:name/fhir:family/@value``) are translated to FHIRPath. As
-other runners do (Touchstone, Crucible), an ``update`` sends the fixture with its id set to the
-target id.
+Formats: an operation's ``accept`` and ``contentType`` (``xml``, ``json`` or a mime type) set the
+``Accept`` header and the request body's encoding (FHIR XML through :mod:`xml`); responses are read
+as JSON or XML by their ``Content-Type``, and fixtures may be JSON dicts or JSON/XML text. Simple
+XPath ``path`` values (``fhir:Patient/fhir:name/fhir:family/@value``) are translated to FHIRPath
+and evaluated on the JSON form. As other runners do (Touchstone, Crucible), an ``update`` sends the
+fixture with its id set to the target id.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from fhirpathpy.models import models as fp_models
 
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.validation import validate
+from smartcare.hospital.fhir.xml import FhirXmlError, from_xml, to_xml
 
 RESPONSE_CODES = {
     "okay": 200,
@@ -45,6 +48,25 @@ RESPONSE_CODES = {
     "unprocessable": 422,
 }
 _VAR = re.compile(r"\$\{(\w+)\}")
+# TestScript format codes (R4 operation.accept / contentType and assert.contentType) -> mime type.
+MIME = {"xml": "application/fhir+xml", "json": "application/fhir+json", "ttl": "application/fhir+turtle"}
+
+
+def mime_type(code: str) -> str:
+    """``xml`` -> ``application/fhir+xml``; mime types pass through (without parameters)."""
+    return MIME.get(code, code.split(";")[0].strip().lower())
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def parse_fixture(raw: Any) -> Any:
+    """A fixture as a JSON dict: dicts pass through, text or bytes are parsed as FHIR XML or JSON."""
+    if isinstance(raw, bytes | str):
+        xml = raw.lstrip()[:1] in ("<", b"<", b"\xef", b"\xff", b"\xfe")  # "<" or a byte-order mark
+        return from_xml(raw) if xml else json.loads(raw)
+    return raw
 
 
 @dataclass(frozen=True)
@@ -115,7 +137,7 @@ class TestScriptRunner:
     __test__ = False  # not a pytest class
 
     def __init__(
-        self, client: Any, base: str, fixture_loader: Callable[[str], dict], variables: dict[str, str] | None = None
+        self, client: Any, base: str, fixture_loader: Callable[[str], Any], variables: dict[str, str] | None = None
     ) -> None:
         self.client = client
         self.base = base.rstrip("/")
@@ -128,7 +150,7 @@ class TestScriptRunner:
         self.fixtures: dict[str, dict[str, Any]] = {}
         self.responses: dict[str, Any] = {}
         for fx in script.get("fixture", []):
-            self.fixtures[fx["id"]] = copy.deepcopy(self.fixture_loader(fx["resource"]["reference"]))
+            self.fixtures[fx["id"]] = copy.deepcopy(parse_fixture(self.fixture_loader(fx["resource"]["reference"])))
         self.last: Any = None
         self.last_request: tuple[str, str] = ("", "")
         self.last_headers: dict[str, str] = {}
@@ -142,11 +164,14 @@ class TestScriptRunner:
 
     @staticmethod
     def _json(resp: Any) -> Any:
+        """The response body as FHIR JSON, whether the server answered in JSON or in XML."""
         if resp is None or not resp.content:
             return None
         try:
+            if "xml" in resp.headers.get("content-type", ""):
+                return from_xml(resp.content)
             return resp.json()
-        except ValueError:
+        except (ValueError, FhirXmlError):
             return None
 
     def _eval(self, resource: Any, expression: str) -> list[Any]:
@@ -211,18 +236,20 @@ class TestScriptRunner:
             "patch": "PATCH",
         }[code]
         url = self._url(op, code)
-        headers = {"Accept": "application/fhir+json"}
-        for h in op.get("requestHeader", []):
-            headers[h["field"]] = self._subst(h["value"])
-        body = None
+        headers = {"Accept": mime_type(op.get("accept", "json"))}
+        content = None
         if op.get("sourceId"):
             body = copy.deepcopy(self._source(op["sourceId"]))
             if method == "PUT" and isinstance(body, dict) and "?" not in url:
                 body["id"] = url.rstrip("/").rsplit("/", 1)[-1]
-            headers["Content-Type"] = "application/fhir+json"
+            headers["Content-Type"] = mime_type(op.get("contentType", "json"))
+            xml = "xml" in headers["Content-Type"]
+            content = (to_xml(body) if xml else json.dumps(body)).encode("utf-8")
+        for h in op.get("requestHeader", []):
+            headers[h["field"]] = self._subst(h["value"])
         self.last_request = (method, url)
         self.last_headers = headers
-        self.last = self.client.request(method, url, headers=headers, json=body)
+        self.last = self.client.request(method, url, headers=headers, content=content)
         if op.get("responseId"):
             self.responses[op["responseId"]] = self.last
 
@@ -237,13 +264,13 @@ class TestScriptRunner:
             return _compare(op, resp.status_code, a["responseCode"]), f"status {resp.status_code}"
         if "headerField" in a:
             sent = a.get("direction") == "request"
-            got = (self.last_headers if sent else resp.headers).get(a["headerField"], "")
+            got = _header(self.last_headers, a["headerField"]) if sent else resp.headers.get(a["headerField"], "")
             return _compare(op, got, a.get("value")), f"{a['headerField']}: {got!r}"
         if "contentType" in a:
-            got = resp.headers.get("content-type", "")
-            if a["contentType"] == "xml":
-                return False, "server is JSON-only (application/fhir+json); XML was requested by the script"
-            return "json" in got, f"content-type {got!r}"
+            sent = a.get("direction") == "request"
+            got = _header(self.last_headers, "Content-Type") if sent else resp.headers.get("content-type", "")
+            want = mime_type(a["contentType"])
+            return mime_type(got) == want, f"content-type {got!r}, expected {want}"
         if "resource" in a:
             body = self._json(resp) or {}
             return body.get("resourceType") == a["resource"], f"resourceType {body.get('resourceType')!r}"
