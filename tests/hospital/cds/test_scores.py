@@ -9,16 +9,9 @@ import pytest
 from smartcare.core.errors import SmartcareError
 from smartcare.hospital.cds.calculators import calculate, list_calculators
 from smartcare.hospital.cds.fhir_inputs import extract_inputs, score_from_fhir
+from smartcare.hospital.cds.medcalc import VECTOR_ALIAS
 from smartcare.hospital.cds.scores import Evidence, UnknownScoreError, compute
 
-ALIAS = {
-    "scale": "news2_scale",
-    "antiplatelet": "antiplatelet_or_nsaid",
-    "renal": "renal_disease",
-    "liver": "liver_disease",
-    "urea_mmol_L": "urea_mmol_l",
-    "bun_mg_dL": "bun_mg_dl",
-}
 SCORES = ["NEWS2", "qSOFA", "CHA2DS2-VASc", "HAS-BLED", "CURB-65"]
 
 
@@ -31,7 +24,7 @@ def test_every_hand_computed_vector_passes(definitions):
     n = 0
     for name in SCORES:
         for vec in definitions[name]["test_vectors"]:
-            result = compute(name, {ALIAS.get(k, k): v for k, v in vec["inputs"].items()})
+            result = compute(name, {VECTOR_ALIAS.get(k, k): v for k, v in vec["inputs"].items()})
             assert result.total == vec["expected_total"], (name, vec)
             if "expected_risk" in vec:
                 assert result.band == vec["expected_risk"], (name, vec)

@@ -10,8 +10,10 @@ import calendar
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 _DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})"
@@ -105,13 +107,25 @@ def split_prefix(value: str) -> tuple[str, str]:
     return "eq", value
 
 
-def ordered_match(rlo: float, rhi: float, prefix: str, lo: float, hi: float, value: float | None = None) -> bool:
-    """Python twin of the SQL range comparison in :mod:`search`: stored ``[rlo, rhi]`` vs query ``[lo, hi]``
-    under a FHIR R4 prefix (search.html#prefix); ``value`` is the number for ``ap`` (None: a date)."""
+def _both(a: Any, b: Any) -> Any:
+    return a and b
+
+
+def _negate(a: Any) -> Any:
+    return not a
+
+
+def range_compare(rlo: Any, rhi: Any, prefix: str, lo: float, hi: float, value: float | None = None, *,
+                  both: Callable[[Any, Any], Any] = _both, negate: Callable[[Any], Any] = _negate) -> Any:
+    """Stored range ``[rlo, rhi]`` against query range ``[lo, hi]`` under a FHIR R4 prefix (search.html#prefix).
+
+    ``value`` is the number for ``ap`` (None: a date, compared within 10 % of the distance to now). One
+    definition serves Python values (the defaults) and SQL columns (``both=and_, negate=not_``, see
+    :func:`sqlcmp.ordered`), so the in-memory and the database matches cannot drift apart."""
     if prefix == "eq":
-        return rlo >= lo and rhi <= hi
+        return both(rlo >= lo, rhi <= hi)
     if prefix == "ne":
-        return not (rlo >= lo and rhi <= hi)
+        return negate(both(rlo >= lo, rhi <= hi))
     if prefix in ("gt", "sa"):
         return rhi > hi if prefix == "gt" else rlo > hi
     if prefix in ("lt", "eb"):
@@ -122,4 +136,9 @@ def ordered_match(rlo: float, rhi: float, prefix: str, lo: float, hi: float, val
         return rlo <= hi
     ref = abs(time.time() - lo) if value is None else abs(value)
     margin = max(0.1 * ref, hi - lo)
-    return rhi >= lo - margin and rlo <= hi + margin
+    return both(rhi >= lo - margin, rlo <= hi + margin)
+
+
+def ordered_match(rlo: float, rhi: float, prefix: str, lo: float, hi: float, value: float | None = None) -> bool:
+    """Python form of :func:`range_compare` for stored index rows."""
+    return bool(range_compare(rlo, rhi, prefix, lo, hi, value))
