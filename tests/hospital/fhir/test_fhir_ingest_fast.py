@@ -45,8 +45,11 @@ def test_validation_memo_keeps_error_reports():
 
 def test_validation_memo_is_off_outside_validate():
     from fhir.resources.R4B.coding import Coding
+    from fhir_core.types import FhirBase
 
-    validation.validate(OBS)  # installs the memo
+    with pytest.raises(FhirError):  # an invalid resource takes the pydantic path, which installs the memo
+        validation.validate({**OBS, "status": 3})
+    assert getattr(FhirBase.fhir_model_validator.__func__, "smartcare_memo", False)
     size = len(validation._MEMO)
     Coding.model_validate({"system": "urn:x", "code": "outside"})
     assert len(validation._MEMO) == size

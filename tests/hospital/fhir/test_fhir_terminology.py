@@ -193,3 +193,13 @@ def test_lenient_handling_keeps_terminology_criteria(client):
     assert r.status_code == 200
     got = {e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"}
     assert got == {"t-dog", "t-parrot"}
+
+
+def test_conditional_update_accepts_terminology_criteria(client):
+    # A conditional interaction resolves :in through the stored ValueSet like a search does.
+    body = obs("t-cond", "http://example.org/cs/animals", "cat")
+    r = client.put("/fhir/Observation?code:in=http://example.org/vs/no-such-set", json=body)
+    assert r.status_code == 400
+    r = client.delete("/fhir/Observation?code:in=http://example.org/vs/all-loinc&subject=Patient/t-dl")
+    assert r.status_code in (200, 204), r.text
+    assert "t-loinc" not in ids(client, "Observation?code:in=http://example.org/vs/all-loinc")

@@ -108,22 +108,23 @@ class BundleProcessor:
         if isinstance(node, list):
             return [
                 mapping.get(v, v)
-                if isinstance(v, str)
+                if type(v) is str
                 else self._rewrite(v, mapping, i)
-                if isinstance(v, dict | list)
-                else v
+                if type(v) is dict
+                else self._copy_value(v, mapping, i)
                 for v in node
             ]
         if not isinstance(node, dict):
             return mapping.get(node, node) if isinstance(node, str) else node
         out = {}
         for k, v in node.items():
-            if isinstance(v, str):
+            t = type(v)  # exact JSON types first (the common case), then their subclasses
+            if t is str:
                 out[k] = mapping.get(v, v)
-            elif isinstance(v, dict | list):
+            elif t is dict or t is list:
                 out[k] = self._rewrite(v, mapping, i)
             else:
-                out[k] = v
+                out[k] = self._copy_value(v, mapping, i)
         ref = out.get("reference")
         if isinstance(ref, str) and "?" in ref and not ref.startswith(("http:", "https:")):
             rtype, query = ref.split("?", 1)
@@ -132,6 +133,13 @@ class BundleProcessor:
                 raise FhirError(412, f"entry[{i}]: conditional reference {ref} matches {len(found)} resources")
             out["reference"] = f"{rtype}/{found[0].res_id}"
         return out
+
+    def _copy_value(self, v: Any, mapping: dict[str, str], i: int) -> Any:
+        if isinstance(v, str):
+            return mapping.get(v, v)
+        if isinstance(v, dict | list):
+            return self._rewrite(v, mapping, i)
+        return v
 
     def _write_entry(self, res: WriteResult | Stored | None, status: int) -> dict[str, Any]:
         stored = res.stored if isinstance(res, WriteResult) else res

@@ -222,3 +222,6 @@ def reset_db(url: str) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
     init_db(engine)
     engine.dispose()
+
+
+from smartcare.hospital.fhir import embedding_table as _embedding_table  # noqa: E402,F401  (on METADATA)

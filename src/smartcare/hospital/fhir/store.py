@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,47 +26,12 @@ from smartcare.hospital.fhir import bulk, indexer, search
 from smartcare.hospital.fhir.db import INDEX_TABLES, history, resources
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.patch import apply_patch
+from smartcare.hospital.fhir.records import Stored, WriteResult, parse_etag
+from smartcare.hospital.fhir.terminology import SearchContext
 from smartcare.hospital.fhir.validation import ID_RE, validate
 from smartcare.hospital.fhir.values import instant, now, parse_instant
 
 _INSERT_ONE = insert(resources).returning(resources.c.pk)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One version of a resource as stored."""
-
-    res_type: str
-    res_id: str
-    version: int
-    last_updated: datetime
-    deleted: bool
-    content: dict[str, Any] | None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version}"'
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """Outcome of a write: the stored version and whether it created the resource."""
-
-    stored: Stored
-    created: bool
-    changed: bool = True
-
-
-def parse_etag(value: str | None) -> int | None:
-    """The version number in an ``If-Match`` value such as ``W/"3"``; 400 when malformed."""
-    if value is None or value == "":
-        return None
-    text = value.strip()
-    text = text[2:] if text.startswith("W/") else text
-    text = text.strip('"')
-    if not text.isdigit():
-        raise FhirError(400, f"Malformed If-Match value {value!r}", expression=["If-Match"])
-    return int(text)
 
 
 class FhirStore:
@@ -76,32 +40,12 @@ class FhirStore:
     def __init__(self, session: Session, *, validate_resources: bool = True) -> None:
         self.session = session
         self.validate_resources = validate_resources
-        # Rows of resources created by POST with a fresh server id (no clash possible) wait here with
-        # their index rows, whose ``res_pk`` is filled in when the batch is inserted; history and index
-        # rows are buffered too. :meth:`flush` writes everything in one executemany per table.
-        self._new: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-        self._new_ids: set[tuple[str, str]] = set()
-        self._pending: dict[Any, list[dict[str, Any]]] = {}
+        self._buffer = bulk.WriteBuffer()
 
     # -- transactions -------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write buffered resource/history/index rows (before any query that reads them, and on commit)."""
-        if not self._new and not any(self._pending.values()):
-            self._pending = {}
-            return
-        conn = self.session.connection()
-        texts: dict[int, Any] = {}  # JSON text per content object, shared by resource and history rows
-        if self._new:
-            new, self._new = self._new, []
-            self._new_ids = set()
-            pks = bulk.insert_resources(conn, [row for row, _ in new], texts)
-            for pk, (_, index_rows) in zip(pks, new, strict=True):
-                for row in index_rows:
-                    row["res_pk"] = pk
-        pending, self._pending = self._pending, {}
-        for table, rows in pending.items():
-            if rows:
-                bulk.insert_rows(conn, table, rows, texts)
+        self._buffer.flush(self.session.connection)
 
     def commit(self) -> None:
         self.flush()
@@ -113,13 +57,11 @@ class FhirStore:
 
     def discard(self) -> None:
         """Drop buffered rows (after a failed savepoint in a batch)."""
-        self._new = []
-        self._new_ids = set()
-        self._pending = {}
+        self._buffer.discard()
 
     # -- reads --------------------------------------------------------------------------------------
     def _row(self, rtype: str, rid: str):
-        if self._new:  # keeps pks in write order and makes buffered creations visible
+        if self._buffer.new:  # keeps pks in write order and makes buffered creations visible
             self.flush()
         return self.session.execute(
             select(resources).where(resources.c.res_type == rtype, resources.c.res_id == rid)
@@ -158,7 +100,8 @@ class FhirStore:
         items = parse_qsl(query.lstrip("?"), keep_blank_values=True)
         if not items:
             raise FhirError(412, "A conditional interaction needs search criteria")
-        pks = self.session.execute(search.build_query(rtype, items).limit(limit)).scalars().all()
+        stmt = search.build_query(rtype, items, SearchContext(self.session))
+        pks = self.session.execute(stmt.limit(limit)).scalars().all()
         rows = self.session.execute(select(resources).where(resources.c.pk.in_(pks))).all()
         return [self._stored(r) for r in rows]
 
@@ -191,7 +134,7 @@ class FhirStore:
                 for row in rows:
                     row["res_pk"] = pk
                     row["res_type"] = rtype
-                self._pending.setdefault(INDEX_TABLES[ptype], []).extend(rows)
+                self._buffer.add(INDEX_TABLES[ptype], rows)
                 out += rows
         return out
 
@@ -210,7 +153,7 @@ class FhirStore:
             "deleted": stored.deleted,
             "content": stored.content,
         }
-        self._pending.setdefault(history, []).append(row)
+        self._buffer.add_history(row)
 
     def create(
         self,
@@ -243,12 +186,11 @@ class FhirStore:
         row = {"res_type": rtype, "res_id": rid, "version": 1, "last_updated": when, "deleted": False}
         row["content"] = content
         stored = Stored(rtype, rid, 1, when, False, content)
-        if method == "POST" and defer and (rtype, rid) not in self._new_ids:  # fresh uuid: insert on flush
-            self._new_ids.add((rtype, rid))
+        if method == "POST" and defer and (rtype, rid) not in self._buffer.new_ids:  # fresh uuid: on flush
             self._history(stored, method)
-            self._new.append((row, self._index(None, content, fresh=True)))
+            self._buffer.add_new(row, self._index(None, content, fresh=True))
         elif method == "POST":  # an id given by the caller: insert now, so a clash raises here
-            if self._new:
+            if self._buffer.new:
                 self.flush()
             pk = self.session.execute(_INSERT_ONE, row).scalar_one()
             self._history(stored, method)
@@ -260,7 +202,7 @@ class FhirStore:
         return WriteResult(stored, created=True)
 
     def _guarded_insert(self, row: dict[str, Any], rtype: str, rid: str) -> int:
-        if self._new:
+        if self._buffer.new:
             self.flush()
         try:
             with self.session.begin_nested():
