@@ -90,3 +90,33 @@ def test_http_classify_png_and_bad_upload(val):
     assert sum(body["predictions"][0]["probabilities"]) == pytest.approx(1.0, abs=1e-5)
     r = client.post("/api/imaging/classify", files={"file": ("x.dcm", b"not a dicom file", "application/dicom")})
     assert r.status_code == 422 and "not a DICOM file" in r.json()["detail"]
+
+
+def test_http_upload_keeps_the_users_file_name(val, shared_data):
+    from smartcare.service.app import create_app
+
+    client = TestClient(create_app())
+    r = client.post("/api/imaging/classify", files={"file": ("my scan.png", b"garbage", "image/png")})
+    assert r.status_code == 422 and r.json()["detail"].startswith("my_scan.png is not a readable image file")
+    assert "/tmp" not in r.json()["detail"] and "upload" not in r.json()["detail"]
+    dcm = (shared_data / "imaging" / "dicom_nifti_io" / "CT_small.dcm").read_bytes()
+    r = client.post("/api/imaging/classify", files={"file": ("1.2.840.113619.2.5", dcm, "application/dicom")})
+    assert r.status_code == 200, r.text  # a UID-named DICOM is read by content, not refused as '.5'
+    assert r.json()["predictions"][0]["source"] == "1.2.840.113619.2.5"
+
+
+def test_http_classify_can_return_a_diagnostic_report(val):
+    from smartcare.service.app import create_app
+
+    client = TestClient(create_app())
+    buf = io.BytesIO()
+    Image.fromarray(val[0][0]).save(buf, format="PNG")
+    r = client.post("/api/imaging/classify?fhir=true", files={"file": ("cxr.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    pred = r.json()["predictions"][0]
+    kinds = [e["resource"]["resourceType"] for e in pred["fhir_bundle"]["entry"]]
+    assert kinds == ["Device", "Observation", "DiagnosticReport"]
+    obs = pred["fhir_bundle"]["entry"][1]["resource"]
+    assert obs["valueCodeableConcept"]["coding"][0]["code"] == pred["label"]
+    r = client.post("/api/imaging/classify", files={"file": ("cxr.png", buf.getvalue(), "image/png")})
+    assert r.json()["predictions"][0]["fhir_bundle"] is None

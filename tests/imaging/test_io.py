@@ -140,3 +140,55 @@ def test_seg_needs_matching_reference(io_dir):
     mr = read_dicom(io_dir / "MR_small.dcm")
     with pytest.raises(ImageReadError, match="reference"):
         read_dicom_seg(io_dir / "ct_3slice_liver_seg.dcm", reference=mr)
+
+
+def _patched(src, dst, offset, data):
+    raw = bytearray(src.read_bytes())
+    raw[offset:offset + len(data)] = data
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+@pytest.mark.parametrize("offset, data, message", [
+    (70, b"\x7f\x7f", "not recognized"),  # datatype code (anatomical.nii is big-endian)
+    (42, b"\x7f\xff\x7f\xff", "header declares 32767x32767x25 voxels"),  # dim[1], dim[2]
+    (108, b"\x7f\x7f\x7f\x7f", "impossible"),  # vox_offset
+])
+def test_corrupt_nifti_header_is_a_clear_error(io_dir, tmp_path, offset, data, message):
+    bad = _patched(io_dir / "anatomical.nii", tmp_path / "bad.nii", offset, data)
+    with pytest.raises(ImageReadError, match=f"bad.nii is not a readable NIfTI file.*{message}") as err:
+        read_image(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_non_npz_non_image_and_folders_are_clear_errors(tmp_path):
+    (tmp_path / "fake.npz").write_text("x")
+    with pytest.raises(ImageReadError, match="fake.npz is not a readable NPZ file.*not a zip archive"):
+        read_image(tmp_path / "fake.npz")
+    (tmp_path / "fake.png").write_text("hello")
+    with pytest.raises(ImageReadError, match="fake.png is not a readable image file") as err:
+        read_image(tmp_path / "fake.png")
+    assert str(tmp_path) not in str(err.value)  # no server paths in messages
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageReadError, match="the folder is empty"):
+        read_image(tmp_path / "empty")
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "a.png").write_text("x")
+    with pytest.raises(ImageReadError, match="holds no DICOM files"):
+        read_image(tmp_path / "pngs")
+
+
+def test_header_only_dicom_says_truncated(io_dir, tmp_path):
+    bad = tmp_path / "cut.dcm"
+    bad.write_bytes((io_dir / "CT_small.dcm").read_bytes()[:3000])  # cut inside the header
+    with pytest.raises(ImageReadError, match="without pixel data: it is truncated"):
+        read_image(bad)
+
+
+def test_format_and_npz_key_are_reported(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "g.tif")
+    assert read_image(tmp_path / "g.tif").meta["format"] == "tiff"
+    np.savez(tmp_path / "s.npz", test_images=np.zeros((2, 3, 3), np.uint8), test_labels=np.zeros(2))
+    assert read_image(tmp_path / "s.npz").meta["key"] == "test_images"

@@ -24,7 +24,7 @@ def test_classification_bundle_links_report_observation_and_device():
     (obs_entry,) = _resources(bundle, "Observation")
     (dev_entry,) = _resources(bundle, "Device")
     assert report["result"] == [{"reference": obs_entry["fullUrl"]}]
-    assert report["performer"][0]["reference"] == dev_entry["fullUrl"]
+    assert "performer" not in report  # R4 DiagnosticReport.performer cannot be a Device
     assert report["subject"] == {"reference": "Patient/123"}
     assert report["status"] == "preliminary" and "pneumonia" in report["conclusion"]
     obs = obs_entry["resource"]
@@ -69,3 +69,13 @@ def test_bad_mask_is_rejected():
         segmentation_report(np.zeros((2, 3, 3)), CARD)
     with pytest.raises(SmartcareError, match="FOV shape"):
         segmentation_report(np.zeros((3, 3)), CARD, fov=np.ones((4, 4)))
+
+
+def test_presented_form_carries_the_conclusion_text():
+    import base64
+
+    bundle = segmentation_report(np.eye(8, dtype=bool), CARD, source="fundus.png")
+    report = report_of(bundle)
+    (form,) = report["presentedForm"]
+    assert base64.b64decode(form["data"]).decode("utf-8") == report["conclusion"]
+    assert form["title"] == "AI result for fundus.png"

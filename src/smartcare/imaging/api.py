@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from pydantic import BaseModel
@@ -25,6 +26,7 @@ class Prediction(BaseModel):
     pred: int
     label: str
     probabilities: list[float]
+    fhir_bundle: dict[str, Any] | None = None  # with ?fhir=true: DiagnosticReport + Observation + Device
 
 
 class ClassifyResponse(BaseModel):
@@ -37,9 +39,13 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
     """Copy the upload to ``folder`` under a safe name with its suffix; 413 when over ``limit`` bytes."""
     name = Path(upload.filename or "upload").name
     suffix = "".join(Path(name).suffixes[-2:]) if name.lower().endswith(".nii.gz") else Path(name).suffix
+    if suffix[1:].isdigit():  # DICOM files are often named by UID (1.2.840...): no suffix, read by content
+        suffix = ""
     if suffix.lower() not in UPLOAD_SUFFIXES and suffix:
         raise HTTPException(415, f"unsupported file type {suffix!r}; send DICOM, PNG, NPZ or NIfTI")
-    target = folder / f"upload{suffix.lower()}"
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", name[: len(name) - len(suffix)] if suffix else name).strip("._")
+    (folder / "upload").mkdir(exist_ok=True)  # apart from the routes' output folders
+    target = folder / "upload" / f"{stem[:100] or 'upload'}{suffix.lower()}"  # user's name in results and errors
     size = 0
     with open(target, "wb") as fh:
         while chunk := upload.file.read(1 << 20):
@@ -56,9 +62,12 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
 def classify(file: Annotated[UploadFile, File(description="DICOM, PNG or NPZ image")],
              settings: SettingsDep,
              model: Annotated[str, Query(description="shipped model name")] = "pneumoniamnist",
-             key: Annotated[str | None, Query(description="array name inside an NPZ")] = None) -> ClassifyResponse:
+             key: Annotated[str | None, Query(description="array name inside an NPZ")] = None,
+             fhir: Annotated[bool, Query(description="add a FHIR R4 DiagnosticReport bundle per image")] = False,
+             ) -> ClassifyResponse:
     """Classify an uploaded image (or NPZ stack) with a shipped classifier."""
     from smartcare.imaging.classify import classify_path
+    from smartcare.imaging.report import classification_report
     from smartcare.imaging.train import load_classifier
 
     _, card = load_classifier(model, settings.weights)
@@ -71,4 +80,8 @@ def classify(file: Annotated[UploadFile, File(description="DICOM, PNG or NPZ ima
                         pred=int(r["pred"]), label=classes[int(r["pred"])] if classes else str(r["pred"]),
                         probabilities=[float(r[c]) for c in table.columns if c.startswith("p_")])
              for r in table.to_dict("records")]
+    if fhir:
+        names = classes or [str(k) for k in range(len(preds[0].probabilities) if preds else 0)]
+        for p in preds:
+            p.fhir_bundle = classification_report(p.probabilities, names, card, source=p.source)
     return ClassifyResponse(model=model, classes=classes, predictions=preds)

@@ -34,9 +34,10 @@ def read_dataset(path: Path | str, stop_before_pixels: bool = False) -> Dataset:
                              ) from err
     except Exception as err:  # pydicom raises many types on damaged input (EOFError, struct.error, ...)
         raise ImageReadError(f"{path.name} is a corrupt or truncated DICOM file: {err}") from err
-    if not stop_before_pixels and "PixelData" not in ds:
-        raise ImageReadError(f"{path.name} is a DICOM file without pixel data (SOP class "
-                             f"{getattr(ds.get('SOPClassUID'), 'name', 'unknown')})")
+    if not stop_before_pixels and not any(t in ds for t in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        # pydicom stops silently at end of file, so a file cut inside its header also lands here
+        raise ImageReadError(f"{path.name} is a DICOM file without pixel data: it is truncated, or it holds no "
+                             f"image (SOP class {getattr(ds.get('SOPClassUID'), 'name', 'unknown')})")
     return ds
 
 

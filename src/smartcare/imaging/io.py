@@ -42,9 +42,17 @@ def read_nifti(path: Path | str) -> Volume:
     path = Path(path)
     try:
         img = nib.load(str(path))
+        _check_nifti_size(path, img)
         data = np.asanyarray(img.dataobj)
-    except (nib.filebasedimages.ImageFileError, EOFError, OSError, ValueError, zlib.error) as err:
-        raise ImageReadError(f"{path.name} is not a readable NIfTI file (corrupt or truncated?): {err}") from err
+    except ImageReadError:
+        raise
+    except (nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError, EOFError, OSError,
+            ValueError, OverflowError, MemoryError, zlib.error) as err:
+        detail = " ".join(str(err).split()) or type(err).__name__  # one line, even for nibabel's 2-line texts
+        if isinstance(err, OverflowError | MemoryError):
+            detail = "the header's data size or offset is impossible (corrupt dim, datatype or vox_offset)"
+        raise ImageReadError(f"{path.name} is not a readable NIfTI file (corrupt or truncated?): "
+                             f"{detail}") from err
     if data.ndim < 2:
         raise ImageReadError(f"{path.name}: NIfTI data has {data.ndim} dimension(s); need at least 2")
     data = data.reshape(data.shape + (1,) * max(0, 3 - data.ndim))
@@ -58,6 +66,22 @@ def read_nifti(path: Path | str) -> Volume:
     if len(zooms) > 3:
         meta["time_step"] = float(zooms[3])
     return Volume(array, spacing, origin, direction, meta)
+
+
+def _check_nifti_size(path: Path, img) -> None:
+    """Refuse a header whose data block cannot fit in the file (a corrupt ``dim``/``datatype``/``vox_offset``)
+    before nibabel tries to allocate it. gzip expands at most ~1032:1, so compressed files get that bound."""
+    shape = img.header.get_data_shape()
+    itemsize = img.header.get_data_dtype().itemsize
+    need = int(np.prod([int(n) for n in shape], dtype=object)) * itemsize
+    offset = int(img.header.get("vox_offset", 0) or 0) if hasattr(img.header, "get") else 0
+    have = path.stat().st_size
+    compressed = path.name.lower().endswith(".gz")
+    limit = have * 1100 if compressed else have - offset
+    if need > limit:
+        raise ImageReadError(f"{path.name} is not a readable NIfTI file (corrupt or truncated?): the header "
+                             f"declares {'x'.join(str(int(n)) for n in shape)} voxels of {itemsize} byte(s) "
+                             f"({need} bytes) but the file holds {have} bytes")
 
 
 def read_nrrd(path: Path | str) -> Volume:
@@ -109,13 +133,16 @@ def read_png(path: Path | str) -> Volume:
             if img.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1"):
                 img = img.convert("RGB" if img.mode not in ("LA", "1") else "L")
             array = np.asarray(img)
+            fmt = (img.format or path.suffix.lstrip(".") or "png").lower()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"{path.name} is not a readable image file (corrupt or truncated?): {err}") from err
+        detail = str(err).replace(f"'{path}'", "").replace(str(path), path.name).strip()  # no server paths
+        raise ImageReadError(f"{path.name} is not a readable image file (corrupt or truncated?): {detail}"
+                             ) from err
     if array.ndim == 3:
         array = np.moveaxis(array, -1, 0)[:, None]  # (C, 1, Y, X)
     else:
         array = array[None]  # (1, Y, X)
-    return Volume(np.ascontiguousarray(array), meta={"format": "png", "source": str(path),
+    return Volume(np.ascontiguousarray(array), meta={"format": fmt, "source": str(path),
                                                       "geometry": "pixel grid (no patient geometry)"})
 
 
@@ -124,7 +151,15 @@ def read_npz(path: Path | str, key: str | None = None) -> np.ndarray:
 
     Raises ``ImageReadError`` when the file is damaged or the choice is ambiguous (the message lists keys).
     """
-    path = Path(path)
+    return _read_npz(Path(path), key)[1]
+
+
+def _read_npz(path: Path, key: str | None) -> tuple[str, np.ndarray]:
+    """``(chosen key, array)`` for ``read_npz``."""
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ImageReadError(f"{path.name} is not a readable NPZ file (corrupt or truncated?): not a zip archive")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -137,7 +172,7 @@ def read_npz(path: Path | str, key: str | None = None) -> np.ndarray:
                                          "--key")
             if key not in keys:
                 raise ImageReadError(f"{path.name} has no array {key!r} (keys: {', '.join(keys)})")
-            return np.asarray(npz[key])
+            return key, np.asarray(npz[key])
     except ImageReadError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
@@ -148,6 +183,12 @@ def read_image(path: Path | str, key: str | None = None) -> Volume:
     """Read any supported file, or a folder holding one DICOM series, by its name and content."""
     path = Path(path)
     if path.is_dir():
+        files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+        if not files:
+            raise ImageReadError(f"{path}: the folder is empty (a folder input must hold one DICOM series)")
+        if not any(p.name.lower().endswith((".dcm", ".dicom")) or is_dicom(p) for p in files):
+            raise ImageReadError(f"{path}: the folder holds no DICOM files; a folder input must be one DICOM "
+                                 "series (give other images one file at a time)")
         return read_dicom_series(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file or folder")
@@ -157,9 +198,9 @@ def read_image(path: Path | str, key: str | None = None) -> Volume:
     if name.endswith((".nrrd", ".nhdr")):
         return read_nrrd(path)
     if name.endswith(".npz"):
-        arr = read_npz(path, key)
+        chosen, arr = _read_npz(path, key)
         arr = arr.reshape((1,) * max(0, 3 - arr.ndim) + arr.shape)
-        return Volume(arr, meta={"format": "npz", "source": str(path), "key": key or ""})
+        return Volume(arr, meta={"format": "npz", "source": str(path), "key": chosen})
     if name.endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")):
         return read_png(path)
     if name.endswith((".dcm", ".dicom")) or is_dicom(path):

@@ -2,13 +2,15 @@
 
 A result becomes a transaction ``Bundle`` holding one ``DiagnosticReport`` (FHIR R4 §8.3, status
 ``preliminary`` because no clinician has verified it), its ``Observation`` results (§8.4) and a ``Device``
-(§8.12) naming the model, all linked by ``urn:uuid`` references so that a FHIR server assigns ids on POST.
+(§8.12) naming the model (referenced from ``Observation.device``), all linked by ``urn:uuid`` references
+so that a FHIR server assigns ids on POST.
 Codes without an agreed terminology use the local system ``SMARTCARE_CODES``; the report code is LOINC
 18748-4 "Diagnostic imaging study".
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -54,14 +56,15 @@ def _bundle(report: dict[str, Any], observations: list[dict[str, Any]], device: 
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _report(subject: str | None, observations: list[dict], device_url: str, conclusion: str,
+def _report(subject: str | None, observations: list[dict], conclusion: str,
             study_uid: str | None, issued: str, source: str | None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "_fullUrl": _urn(), "resourceType": "DiagnosticReport", "status": "preliminary",
         "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
         "code": _concept(LOINC, "18748-4", "Diagnostic imaging study"),
         "issued": issued, "effectiveDateTime": issued,
-        "performer": [{"reference": device_url, "display": "smartcare imaging model"}],
+        # no performer: R4 allows only Practitioner/Role, Organization or CareTeam there; each Observation
+        # names the model in Observation.device
         "result": [{"reference": o["_fullUrl"]} for o in observations],
         "conclusion": conclusion,
     }
@@ -70,7 +73,8 @@ def _report(subject: str | None, observations: list[dict], device_url: str, conc
     if study_uid:
         report["identifier"] = [{"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid}"}]
     if source:
-        report["presentedForm"] = [{"contentType": "text/plain", "title": f"AI result for {source}"}]
+        report["presentedForm"] = [{"contentType": "text/plain; charset=utf-8", "title": f"AI result for {source}",
+                                    "data": base64.b64encode(conclusion.encode("utf-8")).decode("ascii")}]
     return report
 
 
@@ -109,7 +113,7 @@ def classification_report(probabilities: Sequence[float], class_names: Sequence[
         component=[{"code": _concept(SMARTCARE_CODES, f"p-{name}", f"probability of {name}"),
                     "valueQuantity": _quantity(pk, "1")} for name, pk in zip(class_names, p, strict=True)])
     conclusion = f"{class_names[k]} (probability {p[k]:.3f}; model {card.get('name')}, not clinically verified)"
-    report = _report(subject, [obs], device["_fullUrl"], conclusion, study_uid, issued, source)
+    report = _report(subject, [obs], conclusion, study_uid, issued, source)
     return _bundle(report, [obs], device)
 
 
@@ -147,7 +151,7 @@ def segmentation_report(mask: np.ndarray, card: dict[str, Any], *, probability: 
                        component=components)
     conclusion = (f"{label}: {frac:.2f}% of the {'field of view' if fov is not None else 'image'} "
                   f"({n} pixels); model {card.get('name')}, not clinically verified")
-    report = _report(subject, [obs], device["_fullUrl"], conclusion, study_uid, issued, source)
+    report = _report(subject, [obs], conclusion, study_uid, issued, source)
     return _bundle(report, [obs], device)
 
 

@@ -72,3 +72,27 @@ def test_cli_score_and_ddi_check(tmp_path, shared_data):
     assert res.exit_code == 0 and json.loads(res.output)["total"] == 2
     res = CliRunner().invoke(app, ["hospital", "score", "qSOFA", "-i", "rr"])
     assert res.exit_code == 2 and "NAME=VALUE" in res.output and "Traceback" not in res.output
+
+
+def test_cli_score_with_a_non_numeric_value_is_a_clear_error():
+    from smartcare.cli import app
+
+    res = CliRunner().invoke(app, ["hospital", "score", "NEWS2", "-i", "rr=abc"])
+    assert res.exit_code == 2, res.output
+    assert "NEWS2: an input has a value of the wrong type" in res.output and "rr=abc" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_cli_ddi_check_without_medications_and_into_a_new_folder(tmp_path):
+    from smartcare.cli import app
+
+    patient = tmp_path / "patient.json"
+    patient.write_text(json.dumps({"resourceType": "Patient", "id": "p"}))
+    res = CliRunner().invoke(app, ["hospital", "ddi-check", str(patient)])
+    assert res.exit_code == 2 and "no medication resources" in res.output
+    meds = tmp_path / "meds.json"
+    meds.write_text(json.dumps(MEDS))
+    out = tmp_path / "new" / "issues.json"
+    res = CliRunner().invoke(app, ["hospital", "ddi-check", str(meds), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["resourceType"] == "Bundle" and not out.with_name("issues.json.part").exists()

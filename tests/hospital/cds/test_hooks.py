@@ -171,6 +171,23 @@ def test_malformed_requests_get_400_with_reason(client, body, reason):
     assert resp.status_code == 400 and reason in resp.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "service,context,reason",
+    [
+        ("pddi-order-sign", {"patientId": "1"}, "context: draftOrders is required"),
+        ("pddi-order-sign", {"patientId": "1", "draftOrders": {"x": 1}}, "context.draftOrders: must be a FHIR Bundle"),
+        ("pddi-order-select", {"patientId": "1", "draftOrders": {"resourceType": "Bundle"}}, "context.selections"),
+        ("pddi-medication-prescribe", {"patientId": "1"}, "context: medications is required"),
+    ],
+)
+def test_order_hooks_need_their_draft_orders(client, service, context, reason):
+    hook = client.get("/cds-services").json()["services"]
+    hook = next(s["hook"] for s in hook if s["id"] == service)
+    resp = client.post(f"/cds-services/{service}", json={"hook": hook, "hookInstance": "x", "context": context})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["detail"].startswith(reason), resp.json()["detail"]
+
+
 def test_invalid_json_and_unknown_service(client):
     resp = client.post(
         "/cds-services/pddi-order-select", content=b"{not json", headers={"content-type": "application/json"}
@@ -283,3 +300,33 @@ def test_spec_examples_validate_against_models(shared_data):
         n += 1
     assert n == 23
     Feedback.model_validate({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "t"}]})
+
+
+def test_prefetch_fetch_runs_off_the_event_loop():
+    """A blocking prefetch fetch must not stall the event loop (fhirServer may be this very service)."""
+    import asyncio
+
+    on_loop = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(hooks_api.router, prefix="/cds-services")
+
+    def mock_client():
+        with httpx.Client(transport=httpx.MockTransport(answer)) as c:
+            yield c
+
+    app.dependency_overrides[hooks_api.get_http_client] = mock_client
+    body = {"hook": "patient-view", "hookInstance": "x", "fhirServer": "https://ehr.example.org/fhir",
+            "context": {"patientId": "p1", "userId": "Practitioner/1"}}
+    with TestClient(app) as c:
+        assert c.post("/cds-services/smartcare-scores", json=body).status_code == 200
+    assert on_loop and not any(on_loop)

@@ -63,3 +63,15 @@ def test_review_queue_endpoints():
     assert again.status_code == 422 and "already accepted" in again.json()["detail"]
     assert c.post("/api/hospital/nlp/candidates/nope", json={"decision": "accept"}).status_code == 404
     assert c.post("/api/hospital/nlp/candidates", json={"patient": "p1", "text": "x"}).status_code == 422
+
+
+def test_review_queue_rejects_an_unknown_status():
+    import pytest
+
+    from smartcare.core.errors import SmartcareError
+
+    queue = ReviewQueue()
+    queue.add(candidates_from_note("Asthma, uses albuterol inhaler.", "Patient/p1", "DocumentReference/n1"))
+    assert len(queue.list("pending")) == 2 and len(queue.list("all")) == 2 and queue.list("accepted") == []
+    with pytest.raises(SmartcareError, match="unknown candidate status 'bogus'"):
+        queue.list("bogus")

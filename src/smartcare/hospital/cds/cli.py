@@ -47,7 +47,14 @@ def score(
             raise SmartcareError(f"--input expects NAME=VALUE, got {item!r}")
         key, text = item.split("=", 1)
         values[key.strip()] = _value(text.strip())
-    result = calculate(name, values)
+    try:
+        result = calculate(name, values)
+    except (ValueError, TypeError) as err:
+        if isinstance(err, SmartcareError):
+            raise
+        given = ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, str) and k != "sex")
+        raise SmartcareError(f"{name}: an input has a value of the wrong type ({err})"
+                             + (f"; text inputs given: {given}" if given else "")) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -69,9 +76,16 @@ def ddi_check(
     high_only: bool = typer.Option(False, "--high-only", help="Skip ONC non-interruptive pairs."),
 ) -> None:
     """Check a medication list against the ONC interaction lists; optionally write DetectedIssues."""
+    from smartcare.hospital.cds.fhir_inputs import MED_TYPES, flatten
     from smartcare.hospital.cds.interactions import check_medications, detected_issue
 
-    hits = check_medications(_read_json(path), include_non_interruptive=not high_only)
+    data = _read_json(path)
+    if not isinstance(data, dict | list):
+        raise SmartcareError(f"{path}: expected a FHIR Bundle, resource or list of resources")
+    n_meds = sum(1 for r in flatten(data) if isinstance(r, dict) and r.get("resourceType") in MED_TYPES)
+    if n_meds == 0:
+        raise SmartcareError(f"{path}: no medication resources ({', '.join(sorted(MED_TYPES))}) to check")
+    hits = check_medications(data, include_non_interruptive=not high_only)
     for h in hits:
         typer.echo(f"{h.severity:8s} {h.ingredient_a} + {h.ingredient_b}  ({h.source})  {', '.join(h.references)}")
     if not hits:
@@ -82,7 +96,10 @@ def ddi_check(
             "type": "collection",
             "entry": [{"resource": detected_issue(h, patient or None)} for h in hits],
         }
-        out.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".part")  # never leave a half-written file under the final name
+        tmp.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
+        tmp.replace(out)
         typer.echo(f"wrote {len(hits)} DetectedIssue to {out}")
 
 

@@ -136,7 +136,8 @@ def parse_request(service_id: str, body: Any) -> CDSRequest:
         CONTEXTS[req.hook].model_validate(req.context)
     except ValidationError as err:
         first = err.errors()[0]
-        raise HookRequestError(f"context.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where = ".".join(["context", *map(str, first["loc"])])
+        raise HookRequestError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
     if req.fhirAuthorization is not None and not req.fhirServer:
         raise HookRequestError("fhirAuthorization given without fhirServer")
     return req

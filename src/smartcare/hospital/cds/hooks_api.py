@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from smartcare.hospital.cds import hooks
@@ -58,7 +59,9 @@ def discovery() -> dict:
 async def call_service(service_id: str, request: Request, client: ClientDep, cache: CacheDep) -> dict:
     """Invoke a CDS service with a CDS Hooks request body."""
     body = await _json_body(request)
-    return hooks.handle(service_id, body, client=client, cache=cache)
+    # handle() may fetch prefetch over HTTP (sync httpx): run it in the thread pool so the event loop keeps
+    # serving, e.g. when fhirServer is this very service
+    return await run_in_threadpool(hooks.handle, service_id, body, client=client, cache=cache)
 
 
 @router.post("/{service_id}/feedback")

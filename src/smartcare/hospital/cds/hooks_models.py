@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Open(BaseModel):
@@ -115,7 +115,12 @@ class Feedback(_Open):
 
 
 class OrderContext(_Open):
-    """Context of order-select / order-sign (and the legacy medication-prescribe shape)."""
+    """Context of order-sign (and the base of order-select / medication-prescribe).
+
+    ``draftOrders`` is REQUIRED by CDS Hooks 2.0 and must be a FHIR Bundle; the older ``medications`` shape
+    (CDS Hooks 1.0 examples) is accepted instead of it. ``userId`` stays optional because the PDDI IG's
+    own requests omit it.
+    """
 
     userId: str | None = None
     patientId: str
@@ -123,6 +128,35 @@ class OrderContext(_Open):
     selections: list[str] | None = None
     draftOrders: dict[str, Any] | None = None
     medications: Any = None
+
+    @field_validator("draftOrders")
+    @classmethod
+    def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("resourceType") != "Bundle":
+            raise ValueError("must be a FHIR Bundle of draft orders (resourceType 'Bundle')")
+        return value
+
+    @model_validator(mode="after")
+    def _orders_given(self) -> OrderContext:
+        if self.draftOrders is None and self.medications is None:
+            raise ValueError("draftOrders is required (a FHIR Bundle of the draft orders)")
+        return self
+
+
+class OrderSelectContext(OrderContext):
+    """order-select: ``selections`` (REQUIRED) names the draft orders just chosen."""
+
+    selections: list[str] = Field(min_length=1)
+
+
+class MedicationPrescribeContext(OrderContext):
+    """Legacy CDS Hooks 1.0 medication-prescribe: the orders come as ``medications``."""
+
+    @model_validator(mode="after")
+    def _orders_given(self) -> MedicationPrescribeContext:
+        if self.medications is None and self.draftOrders is None:
+            raise ValueError("medications is required (the medication orders being prescribed)")
+        return self
 
 
 class PatientViewContext(_Open):
@@ -133,7 +167,7 @@ class PatientViewContext(_Open):
 
 CONTEXTS: dict[str, type[BaseModel]] = {
     "patient-view": PatientViewContext,
-    "order-select": OrderContext,
+    "order-select": OrderSelectContext,
     "order-sign": OrderContext,
-    "medication-prescribe": OrderContext,
+    "medication-prescribe": MedicationPrescribeContext,
 }

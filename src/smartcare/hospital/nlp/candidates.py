@@ -119,6 +119,9 @@ def candidates_from_note(text: str, patient: str, note_ref: str) -> list[dict]:
     return out
 
 
+STATUSES = ("pending", "accepted", "rejected")
+
+
 class ReviewQueue:
     """In-memory review queue: candidates are pending until accepted or rejected (thread-safe)."""
 
@@ -134,6 +137,13 @@ class ReviewQueue:
             return [self._items[c["resource"]["id"]] for c in candidates]
 
     def list(self, status: str | None = None) -> list[dict]:
+        """Candidates with ``status`` (pending, accepted, rejected); ``None``, ``""`` or ``"all"``: every one.
+
+        Raises ``SmartcareError`` for any other status, rather than answering an empty list.
+        """
+        status = None if status in ("", "all") else status
+        if status is not None and status not in STATUSES:
+            raise SmartcareError(f"unknown candidate status {status!r}; use one of {', '.join(STATUSES)} or all")
         with self._lock:
             return [c for c in self._items.values() if status is None or c["status"] == status]
 
