@@ -44,6 +44,10 @@ def test_score_and_ddi_routes(shared_data):
     bad = c.post("/api/hospital/scores/NEWS2", json={"inputs": {"acvpu": "sleepy"}})
     assert bad.status_code == 422 and "sleepy" in bad.json()["detail"]
     assert c.post("/api/hospital/scores/nope", json={}).status_code == 404
+    typed = c.post("/api/hospital/scores/NEWS2", json={"inputs": {"rr": "abc"}})
+    assert typed.status_code == 422 and "wrong type" in typed.json()["detail"] and "rr=abc" in typed.json()["detail"]
+    unwrapped = c.post("/api/hospital/scores/NEWS2", json={"rr": 24})
+    assert unwrapped.status_code == 422
     ddi = c.post("/api/hospital/ddi-check", json={"resources": MEDS, "patient": "p9"}).json()["interactions"]
     assert ddi[0]["severity"] == "high" and ddi[0]["detectedIssue"]["patient"]["reference"] == "Patient/p9"
 

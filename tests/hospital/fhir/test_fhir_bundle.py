@@ -166,3 +166,26 @@ def test_load_bundle_rolls_back_on_error(engine):
             load_bundle(session, bad)
         assert "Bundle.entry[1]" in info.value.expression
         assert session.execute(select(func.count()).select_from(resources)).scalar_one() == n
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_reference_to_a_urn_not_in_the_bundle_is_refused(client, kind):
+    before = count(client, "Observation?code=urn:dangling|x")
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "urn:dangling", "code": "x"}]},
+        "subject": {"reference": "urn:uuid:99999999-0000-0000-0000-000000000009"},
+    }
+    r = client.post("/fhir", json=tx(post("urn:uuid:99999999-0000-0000-0000-000000000001", obs), kind=kind))
+    if kind == "transaction":
+        assert r.status_code == 400
+        issue = r.json()["issue"][0]
+    else:  # a batch answers 200 with the failing entry's own OperationOutcome
+        assert r.status_code == 200
+        entry = r.json()["entry"][0]
+        assert entry["response"]["status"].startswith("400")
+        issue = entry["response"]["outcome"]["issue"][0]
+    assert "urn:uuid:99999999-0000-0000-0000-000000000009" in issue["diagnostics"]
+    assert "not the fullUrl of any entry" in issue["diagnostics"]
+    assert count(client, "Observation?code=urn:dangling|x") == before

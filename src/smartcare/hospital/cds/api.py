@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from smartcare.hospital.cds.calculators import calculate, list_calculators
 from smartcare.hospital.cds.fhir_inputs import extract_inputs
@@ -15,11 +15,13 @@ router = APIRouter(tags=["cds"])
 
 
 class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # {"rr": 24} without the "inputs" wrapper is an error, not ignored
     resources: Any = Field(None, description="FHIR Bundle, resource or list of resources to read inputs from.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="Explicit inputs (override FHIR values).")
 
 
 class DDIRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     resources: Any = Field(..., description="FHIR Bundle or list holding medication resources.")
     patient: str | None = None
     include_non_interruptive: bool = True

@@ -47,14 +47,7 @@ def score(
             raise SmartcareError(f"--input expects NAME=VALUE, got {item!r}")
         key, text = item.split("=", 1)
         values[key.strip()] = _value(text.strip())
-    try:
-        result = calculate(name, values)
-    except (ValueError, TypeError) as err:
-        if isinstance(err, SmartcareError):
-            raise
-        given = ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, str) and k != "sex")
-        raise SmartcareError(f"{name}: an input has a value of the wrong type ({err})"
-                             + (f"; text inputs given: {given}" if given else "")) from None
+    result = calculate(name, values)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

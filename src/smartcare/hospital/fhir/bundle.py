@@ -126,6 +126,10 @@ class BundleProcessor:
             else:
                 out[k] = self._copy_value(v, mapping, i)
         ref = out.get("reference")
+        if isinstance(ref, str) and ref.startswith(("urn:uuid:", "urn:oid:")):
+            # Still a URN after the rewrite: no entry of this Bundle has that fullUrl (HAPI: 400).
+            raise FhirError(400, f"entry[{i}]: reference {ref} is not the fullUrl of any entry in this Bundle",
+                            code="invalid", expression=[f"Bundle.entry[{i}].resource"])
         if isinstance(ref, str) and "?" in ref and not ref.startswith(("http:", "https:")):
             rtype, query = ref.split("?", 1)
             found = self.store.find(rtype, query)
