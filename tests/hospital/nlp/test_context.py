@@ -133,3 +133,35 @@ def test_nlp_cli_writes_csv(tmp_path):
     )
     assert bad.exit_code == 2 and "column 'nope'" in bad.output
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        ("sentence\nNo f\xe8vre.\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_nlp_cli_bad_csv_is_one_line_and_writes_nothing(tmp_path, content, message):
+    from smartcare.cli import app
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(content)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["hospital", "nlp", "--input", str(src), "--out", str(out)])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+    assert not out.exists() and not (tmp_path / "out.csv.part").exists()
+
+
+def test_nlp_cli_reads_spreadsheet_csv_with_bom_into_a_new_folder(tmp_path):
+    from smartcare.cli import app
+
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffsentence\nThe patient denies fever.\n".encode())
+    out = tmp_path / "new" / "out.csv"
+    res = CliRunner().invoke(app, ["hospital", "nlp", "--input", str(src), "--text-column", "sentence",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and rows[0]["target_start"] == "-1"
+    assert any(e["text"] == "fever" for e in json.loads(rows[0]["entities"]))

@@ -103,17 +103,36 @@ def annotate_csv(src: Path, out: Path, text_column: str = "sentence", target_col
     Returns the number of rows written. Raises SmartcareError if the file or a column is missing; the
     output is written to a temporary file and moved into place only when complete.
     """
-    if not src.exists():
+    if not src.is_file():
         raise SmartcareError(f"input CSV not found: {src}")
-    with src.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        for col in [text_column] + ([target_column] if target_column else []):
-            if col not in fields:
-                raise SmartcareError(f"column {col!r} not in {src} (columns: {', '.join(fields)})")
-        rows = list(reader)
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        with src.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            fields = list(reader.fieldnames or [])
+            if not fields:
+                raise SmartcareError(f"{src} is empty: expected a header row with a {text_column!r} column")
+            for col in [text_column] + ([target_column] if target_column else []):
+                if col not in fields:
+                    raise SmartcareError(f"column {col!r} not in {src} (columns: {', '.join(fields)})")
+            rows = list(reader)
+    except UnicodeDecodeError as err:
+        raise SmartcareError(f"{src} is not UTF-8 text (byte {err.start}): save it as CSV UTF-8") from None
+    except csv.Error as err:
+        raise SmartcareError(f"{src} is not a readable CSV: {err}") from None
     extra = ["negated", "historical", "hypothetical", "experiencer", "target_start", "target_end", "entities"]
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
+    try:
+        _write_annotations(tmp, rows, fields, extra, text_column, target_column)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+    return len(rows)
+
+
+def _write_annotations(tmp: Path, rows: list[dict[str, str]], fields: list[str], extra: list[str],
+                       text_column: str, target_column: str | None) -> None:
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields + [c for c in extra if c not in fields])
         writer.writeheader()
@@ -135,5 +154,3 @@ def annotate_csv(src: Path, out: Path, text_column: str = "sentence", target_col
                 vals = {k: first.get(k, 0) for k in ("negated", "historical", "hypothetical")}
                 vals.update(experiencer=first.get("experiencer", "patient"), target_start=-1, target_end=-1)
             writer.writerow({**row, **vals, "entities": json.dumps(ents)})
-    tmp.replace(out)
-    return len(rows)
