@@ -85,3 +85,14 @@ def test_landing_lists_domains_and_links(client):
     html = client.get("/").text
     for name in ("imaging", "genomics", "hospital", "publichealth", "/docs"):
         assert name in html
+
+
+def test_unreachable_database_is_503_with_a_reason_not_500(tmp_path):
+    dead = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
+    client = TestClient(create_app(Settings(var=tmp_path, database_url=dead)))
+    r = client.get("/ready")
+    assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+    assert "database is unreachable" in r.json()["detail"]
+    r = client.get("/fhir/Patient")
+    assert r.status_code == 503 and r.json()["resourceType"] == "OperationOutcome"
+    assert r.json()["issue"][0]["code"] == "transient" and "127.0.0.1" not in r.text

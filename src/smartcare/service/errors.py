@@ -10,15 +10,18 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartcare.core.errors import SmartcareError
 
 log = logging.getLogger("smartcare.errors")
+DATABASE_UNAVAILABLE = "the database is unreachable or unavailable; check SMARTCARE_DATABASE_URL and retry"
 
 _FHIR_CODES = {400: "invalid", 401: "security", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 422: "processing"}
+               409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 422: "processing",
+               503: "transient"}
 
 
 def problem_response(request_path: str, status: int, title: str, detail: str,
@@ -52,6 +55,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return problem_response(request.url.path, exc.status_code, detail, detail)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError):
+        # The message may quote SQL parameters (patient data): log and answer with the class name only.
+        log.error("database unavailable",
+                  extra={"fields": {"path": request.url.path, "error": type(exc.orig).__name__}})
+        return problem_response(request.url.path, 503, "Database unavailable", DATABASE_UNAVAILABLE)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):

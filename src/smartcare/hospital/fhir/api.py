@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import OperationalError
 
 from smartcare import __version__
 from smartcare.hospital.fhir import searchset
@@ -28,6 +29,7 @@ from smartcare.hospital.fhir.values import http_date
 
 FHIR_PREFIX = "/fhir"  # where the service mounts this router
 log = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE = "the database is unreachable or unavailable; check SMARTCARE_DATABASE_URL and retry"
 
 
 class FhirRoute(APIRoute):
@@ -41,11 +43,15 @@ class FhirRoute(APIRoute):
                 response = await handler(request)
             except FhirError as err:
                 response = render(request, err.outcome(), err.status)
+            except OperationalError as err:  # its message may quote SQL parameters: class name only
+                log.error("FHIR %s %s: database unavailable (%s)", request.method, request.url.path,
+                          type(err.orig).__name__)
+                response = render(request, FhirError(503, DATABASE_UNAVAILABLE, code="transient").outcome(), 503)
             except Exception as err:  # never leak a traceback (or patient data) to the client or the log
                 log.error("FHIR %s %s failed: %s", request.method, request.url.path, type(err).__name__)
                 response = render(request, FhirError(500, "Internal server error").outcome(), 500)
             access = getattr(request.state, "fhir_access", None)
-            if access is not None and access.audit:
+            if access is not None and access.audit and response.status_code != 503:
                 await run_in_threadpool(write_audit, access, request.method, response.status_code)
             return response
 
