@@ -218,7 +218,8 @@ def _render(
     if total is not None and opts["total"] != "none":
         bundle["total"] = total
     bundle["link"] = links
-    bundle["entry"] = entries
+    if entries:  # R4 JSON: an array is never empty; no matches means no "entry" at all
+        bundle["entry"] = entries
     return bundle
 
 
@@ -330,10 +331,7 @@ def history_bundle(
         links.append({"relation": "next", "url": f"{self_url}{sep}_offset={offset + count}&_count={count}"})
     if offset:
         links.append({"relation": "previous", "url": f"{self_url}{sep}_offset={max(0, offset - count)}&_count={count}"})
-    return {
-        "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
-        "type": "history",
-        "link": links,
-        "entry": entries,
-    }
+    bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "history", "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return bundle
