@@ -114,6 +114,9 @@ def test_enhance_file_and_http(tmp_path, clean_crop):
     (row,) = enhance_file(src, tmp_path / "out.png", sigma=25)
     out = np.asarray(Image.open(row["output"]))
     assert out.shape == noisy.shape and psnr_ssim(clean_crop, out)[0] > psnr_ssim(clean_crop, noisy)[0] + 3
+    (row8,) = enhance_file(src, tmp_path / "out8.png", sigma=25, self_ensemble=True)
+    out8 = np.asarray(Image.open(row8["output"]))
+    assert psnr_ssim(clean_crop, out8)[0] > psnr_ssim(clean_crop, noisy)[0] + 3 and not np.array_equal(out8, out)
     with pytest.raises(SmartcareError, match="sigma"):
         enhance_file(src, tmp_path / "o2.png", sigma=500)
     app = FastAPI()
@@ -129,3 +132,60 @@ def test_enhance_file_and_http(tmp_path, clean_crop):
     seg = res.json()["images"][0]
     assert seg["fhir_bundle"]["resourceType"] == "Bundle"
     assert Image.open(io.BytesIO(__import__("base64").b64decode(seg["mask_png"].split(",")[1]))).size == (64, 64)
+
+
+def test_unet_denoiser_shapes_residual_and_self_ensemble():
+    from smartcare.imaging.enhance import DenoiseUNet, build_denoiser
+
+    torch.manual_seed(0)
+    cfg = DenoiseConfig(arch="unet", channels=(8, 16, 32), blocks=1)
+    net = build_denoiser(cfg)
+    assert isinstance(net, DenoiseUNet)
+    x = torch.rand(2, 1, 37, 50)
+    assert net(x, torch.full_like(x, 0.1)).shape == x.shape  # padded to a multiple of 8 inside
+    img = x[0, 0].numpy() * 255
+    plain, x8 = denoise(net, img, 25.0), denoise(net, img, 25.0, self_ensemble=True)
+    assert plain.shape == x8.shape == img.shape and not np.allclose(plain, x8)  # 8 transforms averaged
+    with torch.no_grad():
+        net.tail.weight.zero_()
+        net.tail.bias.zero_()
+    np.testing.assert_allclose(denoise(net, img, 25.0, self_ensemble=True), img, atol=1e-3)  # identity + 0 noise
+    with pytest.raises(SmartcareError, match="architecture"):
+        DenoiseConfig(arch="transformer")
+
+
+def test_fit_plan_cosine_schedule_and_loss_switch():
+    from smartcare.imaging.enhance_fit import FitPlan
+
+    plan = FitPlan(epochs=10, steps=10, lr=1e-3, schedule="cosine", loss="l1-l2")
+    assert plan.lr_at(0) == pytest.approx(1e-3) and plan.lr_at(50) == pytest.approx(0.505e-3)
+    assert plan.lr_at(100) == pytest.approx(1e-5) and plan.lr_at(30) > plan.lr_at(60)
+    assert plan.loss_at(49) == "l1" and plan.loss_at(50) == "l2"
+    assert FitPlan(epochs=1, steps=1, lr=2e-3, schedule="constant").lr_at(0) == 2e-3
+    with pytest.raises(SmartcareError, match="schedule"):
+        FitPlan(epochs=1, steps=1, lr=1e-3, schedule="step")
+
+
+def test_train_denoiser_no_ship_leaves_weights_alone(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from smartcare.imaging.cli import app
+    from smartcare.imaging.enhance_apply import load_denoiser
+
+    args = ["train-denoiser", "--arch", "unet", "--channels", "8,16", "--epochs", "1", "--steps", "2",
+            "--batch-size", "2", "--patch", "32", "--schedule", "cosine", "--loss", "l1-l2", "--no-compare",
+            "--threads", "1", "--weights-root", str(tmp_path / "w")]
+    res = CliRunner().invoke(app, [*args, "--no-ship", "--run-dir", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "weights were not written" in res.output and not (tmp_path / "w").exists()
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert "--no-ship" in card["command"] and card["config"]["arch"] == "unet"
+    res = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "run2")])  # shipping writes the model
+    assert res.exit_code == 0, res.output
+    net, card = load_denoiser("denoise", tmp_path / "w")
+    assert card["config"]["channels"] == [8, 16] and "--no-ship" not in card["command"]
+    assert card["training"]["schedule"] == "cosine"
+    res = CliRunner().invoke(app, ["train-denoiser", "--channels", "8,x", "--arch", "unet", "--no-ship"])
+    assert res.exit_code == 2 and "--channels" in res.output

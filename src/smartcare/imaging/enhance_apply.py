@@ -14,11 +14,17 @@ import numpy as np
 
 from smartcare.core.errors import SmartcareError
 from smartcare.core.registry import load_card, load_tensors
-from smartcare.imaging.enhance import DenoiseConfig, FFDNet, denoise, estimate_noise_sigma, poisson_sigma_map
+from smartcare.imaging.enhance import (
+    DenoiseConfig,
+    build_denoiser,
+    denoise,
+    estimate_noise_sigma,
+    poisson_sigma_map,
+)
 from smartcare.imaging.segment_apply import images_from
 
 
-def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tuple[FFDNet, dict[str, Any]]:
+def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tuple[Any, dict[str, Any]]:
     """Rebuild a shipped denoiser: ``(model in eval mode, card)``."""
     card = load_card(name, root)
     if card.get("task") != "image-denoising":
@@ -27,13 +33,13 @@ def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tupl
         config = DenoiseConfig(**card.get("config", {}))
     except TypeError as err:
         raise SmartcareError(f"model card holds a bad denoiser config: {err}") from err
-    model = FFDNet(config)
+    model = build_denoiser(config)
     model.load_state_dict(load_tensors(name, root))
     return model.eval(), card
 
 
-def denoise_image(model: FFDNet, image: np.ndarray, sigma: float | None = None,
-                  poisson_peak: float | None = None) -> tuple[np.ndarray, float]:
+def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_peak: float | None = None,
+                  self_ensemble: bool = False) -> tuple[np.ndarray, float]:
     """(H, W) or (H, W, 3) uint8 -> (denoised uint8 of the same shape, the mean sigma used)."""
     if sigma is not None and poisson_peak is not None:
         raise SmartcareError("give either --sigma (Gaussian) or --poisson-peak, not both")
@@ -48,15 +54,17 @@ def denoise_image(model: FFDNet, image: np.ndarray, sigma: float | None = None,
         level = (poisson_sigma_map(ch, poisson_peak) if poisson_peak is not None
                  else sigma if sigma is not None else estimate_noise_sigma(ch))
         used.append(float(np.mean(level)))
-        outs.append(np.clip(denoise(model, ch, level), 0, 255).round().astype(np.uint8))
+        outs.append(np.clip(denoise(model, ch, level, self_ensemble=self_ensemble), 0, 255).round().astype(np.uint8))
     out = outs[0] if image.ndim == 2 else np.stack(outs, axis=-1)
     return out, float(np.mean(used))
 
 
 def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", sigma: float | None = None,
                  poisson_peak: float | None = None, key: str | None = None,
-                 weights_root: Path | str | None = None) -> list[dict[str, Any]]:
-    """Denoise every image in ``input``; ``out`` is a PNG for a single image, else a folder."""
+                 weights_root: Path | str | None = None, self_ensemble: bool = False) -> list[dict[str, Any]]:
+    """Denoise every image in ``input``; ``out`` is a PNG for a single image, else a folder.
+
+    ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``), at 8 times the cost."""
     from PIL import Image
 
     input, out = Path(input), Path(out)
@@ -67,7 +75,7 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
     net, _ = load_denoiser(model, weights_root)
     rows = []
     for name, image in images:
-        result, used = denoise_image(net, image, sigma, poisson_peak)
+        result, used = denoise_image(net, image, sigma, poisson_peak, self_ensemble)
         path = out if single else out / f"{name}_denoised.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -36,13 +36,15 @@ def enhance_cmd(
     sigma: Annotated[float | None, typer.Option(help="Gaussian noise std on 0-255 (default: estimated)")] = None,
     poisson_peak: Annotated[float | None, typer.Option(help="photons at white, for Poisson noise")] = None,
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ")] = None,
+    self_ensemble: Annotated[bool, typer.Option(help="average the 8 flips/rotations (8x slower)")] = False,
 ) -> None:
     """Denoise images with the shipped denoiser and write 8-bit PNGs."""
 
     def go() -> None:
         from smartcare.imaging.enhance_apply import enhance_file
 
-        for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key):
+        for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key,
+                                self_ensemble=self_ensemble):
             typer.echo(json.dumps(row))
 
     _run(go)
@@ -53,12 +55,18 @@ def train_denoiser_cmd(
     steps: Annotated[int, typer.Option(help="batches per epoch")] = 40,
     batch_size: Annotated[int, typer.Option(help="patches per batch")] = 16,
     patch: Annotated[int, typer.Option(help="patch side in pixels (even)")] = 64,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="AdamW (peak) learning rate")] = 1e-3,
+    schedule: Annotated[str, typer.Option(help="learning rate: constant or cosine (per step)")] = "constant",
+    loss: Annotated[str, typer.Option(help="l2, l1, or l1-l2 (L1 for the first half, then L2)")] = "l2",
     max_minutes: Annotated[float, typer.Option(help="stop starting epochs after this wall time (0 = none)")] = 0,
     depth: Annotated[int, typer.Option(help="conv layers (at half resolution)")] = 8,
     width: Annotated[int, typer.Option(help="feature maps per layer")] = 32,
+    arch: Annotated[str, typer.Option(help="ffdnet (conv stack) or unet (residual U-Net)")] = "ffdnet",
+    channels: Annotated[str, typer.Option(help="unet widths per level, comma-separated")] = "32,64,128",
+    blocks: Annotated[int, typer.Option(help="unet residual blocks per level and side")] = 1,
     compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
     resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
+    ship: Annotated[bool, typer.Option(help="write weights/<name>/ (--no-ship: train and evaluate only)")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     threads: Annotated[int, typer.Option(help="CPU threads for torch")] = 2,
@@ -66,7 +74,7 @@ def train_denoiser_cmd(
     weights_root: Annotated[Path | None, typer.Option(help="write <name>/ under this folder")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="keep last.pt and metrics.jsonl here")] = None,
 ) -> None:
-    """Train the FFDNet-style denoiser and ship it as weights/<name>/ (card with the comparison table)."""
+    """Train the denoiser and ship it as weights/<name>/ (card with the comparison table) unless --no-ship."""
 
     def go() -> None:
         import torch
@@ -75,14 +83,23 @@ def train_denoiser_cmd(
         from smartcare.imaging.enhance_train import DenoiseTrainSettings, train_denoiser
 
         torch.set_num_threads(threads)
+        try:
+            widths = tuple(int(c) for c in channels.split(","))
+        except ValueError:
+            raise SmartcareError(f"--channels {channels!r} is not a comma-separated list of integers") from None
         settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                                        max_minutes=max_minutes, seed=seed, device=device, name=name,
-                                        resume=resume)
-        _, card = train_denoiser(settings, DenoiseConfig(depth=depth, width=width), weights_root=weights_root,
-                                 run_dir=run_dir, log=typer.echo, with_compare=compare)
+                                        schedule=schedule, loss=loss, max_minutes=max_minutes, seed=seed,
+                                        device=device, name=name, resume=resume, ship=ship)
+        config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks)
+        _, card = train_denoiser(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo,
+                                 with_compare=compare)
         typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")
         if "test" in card["metrics"]:
             print_table(card["metrics"]["test"])
+        if run_dir is not None:  # the card also when not shipped, to ship or inspect later
+            (run_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        if not ship:
+            typer.echo("--no-ship: weights were not written")
 
     _run(go)
 

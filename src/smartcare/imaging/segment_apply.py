@@ -1,8 +1,8 @@
 """Vessel segmentation of files: PNG/TIFF/JPEG, NPZ stacks, DICOM and NIfTI in; PNGs, DICOM SEG, NIfTI out.
 
 For each input image the outputs are a binary mask PNG (0/255), a probability PNG (0-255) and an overlay
-PNG. A DICOM input also gets a DICOM SEG (binary, one segment) made with highdicom, and a NIfTI input a
-NIfTI mask on the input's affine. Every output is written to a temporary name and renamed, so a failure
+PNG. A DICOM input also gets a DICOM SEG (binary, one segment) made with highdicom (``seg_dicom``), and a
+NIfTI input a NIfTI mask on the input's affine. Every output is written to a temporary name and renamed, so a failure
 leaves no half-written file.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from smartcare.core.errors import SmartcareError
 from smartcare.imaging.io import is_dicom, read_image, read_npz
+from smartcare.imaging.seg_dicom import write_dicom_seg
 from smartcare.imaging.segment import estimate_fov, overlay, predict_vessels, vessel_features
 
 
@@ -104,47 +105,13 @@ def segment_file(input: Path | str, out: Path | str, *, model: str = "drive-vess
                      **{k: str(v) for k, v in paths.items()}})
     base = out.with_suffix("") if single else out / input.name.split(".")[0]
     if is_dicom(input) and input.is_file():
-        try:
-            rows[0]["dicom_seg"] = str(write_dicom_seg(input, np.stack(masks), card,
-                                                       base.with_name(base.name + "_seg.dcm")))
-        except ValueError as err:  # highdicom refuses e.g. multi-frame images without a frame of reference
-            rows[0]["dicom_seg"] = None
-            rows[0]["dicom_seg_note"] = f"no DICOM SEG written: {err}"
+        # multi-frame sources without patient geometry get a synthetic, documented one (seg_dicom)
+        rows[0]["dicom_seg"] = str(write_dicom_seg(input, np.stack(masks), card,
+                                                   base.with_name(base.name + "_seg.dcm")))
     elif input.name.lower().endswith((".nii", ".nii.gz")):
         rows[0]["nifti_mask"] = str(write_nifti_mask(input, np.stack(masks), base.with_name(base.name +
                                                                                              "_mask.nii.gz")))
     return rows
-
-
-def write_dicom_seg(source: Path, masks: np.ndarray, card: dict[str, Any], path: Path) -> Path:
-    """Binary DICOM SEG (PS3.3 A.51) of ``masks`` (frames, H, W) referencing the source image, via highdicom."""
-    import highdicom as hd
-    import pydicom
-    from pydicom.sr.codedict import codes
-
-    ds = pydicom.dcmread(str(source))
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) != len(masks):
-        raise SmartcareError(f"{source.name}: {len(masks)} masks for {getattr(ds, 'NumberOfFrames', 1)} frames")
-    algo = hd.AlgorithmIdentificationSequence(name=str(card.get("name", "smartcare")),
-                                              version=str(card.get("smartcare_version", "0")),
-                                              family=codes.DCM.ArtificialIntelligence)
-    desc = hd.seg.SegmentDescription(segment_number=1, segment_label="vessels",
-                                     segmented_property_category=codes.SCT.Tissue,
-                                     segmented_property_type=codes.SCT.BloodVessel,
-                                     algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                                     algorithm_identification=algo)
-    seg = hd.seg.Segmentation(source_images=[ds], pixel_array=masks.astype(np.uint8),
-                              segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-                              segment_descriptions=[desc], series_instance_uid=hd.UID(), series_number=900,
-                              sop_instance_uid=hd.UID(), instance_number=1, manufacturer="smartcare",
-                              manufacturer_model_name=str(card.get("name", "smartcare")),
-                              software_versions=str(card.get("smartcare_version", "0")),
-                              device_serial_number="0")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    seg.save_as(str(tmp))
-    tmp.replace(path)
-    return path
 
 
 def write_nifti_mask(source: Path, masks: np.ndarray, path: Path) -> Path:
