@@ -11,14 +11,6 @@ import typer
 from smartcare.core.errors import SmartcareError
 
 
-def _run(fn) -> None:
-    try:
-        fn()
-    except SmartcareError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-
-
 def print_table(table: dict, echo=typer.echo) -> None:
     """PSNR/SSIM per condition, image set and method."""
     for cond, groups in table.items():
@@ -40,14 +32,11 @@ def enhance_cmd(
 ) -> None:
     """Denoise images with the shipped denoiser and write 8-bit PNGs."""
 
-    def go() -> None:
-        from smartcare.imaging.enhance_apply import enhance_file
+    from smartcare.imaging.enhance_apply import enhance_file
 
-        for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key,
-                                self_ensemble=self_ensemble):
-            typer.echo(json.dumps(row))
-
-    _run(go)
+    for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key,
+                            self_ensemble=self_ensemble):
+        typer.echo(json.dumps(row))
 
 
 def train_denoiser_cmd(
@@ -76,32 +65,29 @@ def train_denoiser_cmd(
 ) -> None:
     """Train the denoiser and ship it as weights/<name>/ (card with the comparison table) unless --no-ship."""
 
-    def go() -> None:
-        import torch
+    import torch
 
-        from smartcare.imaging.enhance import DenoiseConfig
-        from smartcare.imaging.enhance_train import DenoiseTrainSettings, train_denoiser
+    from smartcare.imaging.enhance import DenoiseConfig
+    from smartcare.imaging.enhance_train import DenoiseTrainSettings, train_denoiser
 
-        torch.set_num_threads(threads)
-        try:
-            widths = tuple(int(c) for c in channels.split(","))
-        except ValueError:
-            raise SmartcareError(f"--channels {channels!r} is not a comma-separated list of integers") from None
-        settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                                        schedule=schedule, loss=loss, max_minutes=max_minutes, seed=seed,
-                                        device=device, name=name, resume=resume, ship=ship)
-        config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks)
-        _, card = train_denoiser(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo,
-                                 with_compare=compare)
-        typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")
-        if "test" in card["metrics"]:
-            print_table(card["metrics"]["test"])
-        if run_dir is not None:  # the card also when not shipped, to ship or inspect later
-            (run_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-        if not ship:
-            typer.echo("--no-ship: weights were not written")
-
-    _run(go)
+    torch.set_num_threads(threads)
+    try:
+        widths = tuple(int(c) for c in channels.split(","))
+    except ValueError:
+        raise SmartcareError(f"--channels {channels!r} is not a comma-separated list of integers") from None
+    settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
+                                    schedule=schedule, loss=loss, max_minutes=max_minutes, seed=seed,
+                                    device=device, name=name, resume=resume, ship=ship)
+    config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks)
+    _, card = train_denoiser(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo,
+                             with_compare=compare)
+    typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")
+    if "test" in card["metrics"]:
+        print_table(card["metrics"]["test"])
+    if run_dir is not None:  # the card also when not shipped, to ship or inspect later
+        (run_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    if not ship:
+        typer.echo("--no-ship: weights were not written")
 
 
 def compare_denoisers_cmd(
@@ -113,27 +99,24 @@ def compare_denoisers_cmd(
 ) -> None:
     """Noisy input, non-local means, BM3D and the shipped model on the same noisy test crops (PSNR/SSIM)."""
 
-    def go() -> None:
-        import torch
+    import torch
 
-        from smartcare.imaging.enhance_apply import load_denoiser
-        from smartcare.imaging.enhance_train import compare
+    from smartcare.imaging.enhance_apply import load_denoiser
+    from smartcare.imaging.enhance_train import compare
 
-        torch.set_num_threads(threads)
-        net, card = load_denoiser(model)
-        table = compare(net, seed=seed, log=typer.echo)
-        print_table(table)
-        if update_card:
-            from smartcare.core.registry import load_tensors, save_model
+    torch.set_num_threads(threads)
+    net, card = load_denoiser(model)
+    table = compare(net, seed=seed, log=typer.echo)
+    print_table(table)
+    if update_card:
+        from smartcare.core.registry import load_tensors, save_model
 
-            card["metrics"]["test"] = table
-            card["compare_command"] = f"smartcare imaging compare-denoisers --model {model} --seed {seed}"
-            save_model(model, load_tensors(model), card)
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(table, indent=2) + "\n")
-
-    _run(go)
+        card["metrics"]["test"] = table
+        card["compare_command"] = f"smartcare imaging compare-denoisers --model {model} --seed {seed}"
+        save_model(model, load_tensors(model), card)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(table, indent=2) + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,14 +11,6 @@ import typer
 from smartcare.core.errors import SmartcareError
 
 
-def _run(fn) -> None:
-    try:
-        fn()
-    except SmartcareError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-
-
 def _fmt(m: dict) -> str:
     parts = [f"F1 {m['f1']:.4f}", f"Acc {m['acc']:.4f}", f"Se {m['se']:.4f}", f"Sp {m['sp']:.4f}"]
     if m.get("auc") is not None:
@@ -48,31 +40,28 @@ def train_segmenter_cmd(
 ) -> None:
     """Train the DRIVE vessel U-Net on patches and ship it as weights/<name>/ (card with test metrics)."""
 
-    def go() -> None:
-        import torch
+    import torch
 
-        from smartcare.imaging.segment import SegConfig
-        from smartcare.imaging.segment_train import SegTrainSettings, train_segmenter
+    from smartcare.imaging.segment import SegConfig
+    from smartcare.imaging.segment_train import SegTrainSettings, train_segmenter
 
-        torch.set_num_threads(threads)
-        try:
-            chans = tuple(int(c) for c in channels.split(","))
-        except ValueError:
-            raise SmartcareError(f"--channels must be comma-separated integers, not {channels!r}") from None
-        config = SegConfig(channels=chans, strides=(1,) + (2,) * (len(chans) - 2))
-        settings = SegTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                                    max_minutes=max_minutes, seed=seed, device=device, name=name, tta=tta,
-                                    resume=resume, ship=ship)
-        _, card = train_segmenter(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo)
-        if not card:
-            return
-        m = card["metrics"]
-        typer.echo(f"threshold {card['threshold']:.2f} (chosen on val ids {list(settings.val_ids)})")
-        typer.echo(f"val  {_fmt(m['val'])}")
-        typer.echo(f"test {_fmt(m['test'])}")
-        typer.echo(f"2nd observer {_fmt(m['second_observer'])}")
-
-    _run(go)
+    torch.set_num_threads(threads)
+    try:
+        chans = tuple(int(c) for c in channels.split(","))
+    except ValueError:
+        raise SmartcareError(f"--channels must be comma-separated integers, not {channels!r}") from None
+    config = SegConfig(channels=chans, strides=(1,) + (2,) * (len(chans) - 2))
+    settings = SegTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
+                                max_minutes=max_minutes, seed=seed, device=device, name=name, tta=tta,
+                                resume=resume, ship=ship)
+    _, card = train_segmenter(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo)
+    if not card:
+        return
+    m = card["metrics"]
+    typer.echo(f"threshold {card['threshold']:.2f} (chosen on val ids {list(settings.val_ids)})")
+    typer.echo(f"val  {_fmt(m['val'])}")
+    typer.echo(f"test {_fmt(m['test'])}")
+    typer.echo(f"2nd observer {_fmt(m['second_observer'])}")
 
 
 def segment_cmd(
@@ -88,28 +77,25 @@ def segment_cmd(
     """Segment vessels: writes a binary mask, a probability map and an overlay PNG per image (and a DICOM
     SEG for DICOM input)."""
 
-    def go() -> None:
-        from smartcare.imaging.segment_apply import segment_file
+    from smartcare.imaging.segment_apply import segment_file
 
-        written = segment_file(input, out, model=model, overlay_path=overlay, key=key, tta=tta, device=device)
-        for row in written:
-            typer.echo(json.dumps(row))
-        if fhir is not None:
-            import numpy as np
-            from PIL import Image
+    written = segment_file(input, out, model=model, overlay_path=overlay, key=key, tta=tta, device=device)
+    for row in written:
+        typer.echo(json.dumps(row))
+    if fhir is not None:
+        import numpy as np
+        from PIL import Image
 
-            from smartcare.core.registry import load_card
-            from smartcare.imaging.report import segmentation_report
+        from smartcare.core.registry import load_card
+        from smartcare.imaging.report import segmentation_report
 
-            card = load_card(model)
-            bundles = [segmentation_report(np.asarray(Image.open(r["mask"])) > 0, card, source=r["image"],
-                                           probability=np.asarray(Image.open(r["probability"])) / 255.0)
-                       for r in written]
-            fhir.parent.mkdir(parents=True, exist_ok=True)
-            fhir.write_text(json.dumps(bundles, indent=1) + "\n")
-            typer.echo(f"wrote {len(bundles)} FHIR bundle(s) to {fhir}")
-
-    _run(go)
+        card = load_card(model)
+        bundles = [segmentation_report(np.asarray(Image.open(r["mask"])) > 0, card, source=r["image"],
+                                       probability=np.asarray(Image.open(r["probability"])) / 255.0)
+                   for r in written]
+        fhir.parent.mkdir(parents=True, exist_ok=True)
+        fhir.write_text(json.dumps(bundles, indent=1) + "\n")
+        typer.echo(f"wrote {len(bundles)} FHIR bundle(s) to {fhir}")
 
 
 def rescore_segmenter_cmd(
@@ -119,19 +105,16 @@ def rescore_segmenter_cmd(
 ) -> None:
     """Re-choose a shipped segmenter's threshold on its validation images and rescore test (card updated)."""
 
-    def go() -> None:
-        import torch
+    import torch
 
-        from smartcare.imaging.segment_train import rescore_segmenter
+    from smartcare.imaging.segment_train import rescore_segmenter
 
-        torch.set_num_threads(threads)
-        card = rescore_segmenter(model, tta=tta, log=typer.echo)
-        m = card["metrics"]
-        typer.echo(f"val  {_fmt(m['val'])}")
-        typer.echo(f"test {_fmt(m['test'])}")
-        typer.echo(f"2nd observer {_fmt(m['second_observer'])}")
-
-    _run(go)
+    torch.set_num_threads(threads)
+    card = rescore_segmenter(model, tta=tta, log=typer.echo)
+    m = card["metrics"]
+    typer.echo(f"val  {_fmt(m['val'])}")
+    typer.echo(f"test {_fmt(m['test'])}")
+    typer.echo(f"2nd observer {_fmt(m['second_observer'])}")
 
 
 def register(app: typer.Typer) -> None:
