@@ -56,7 +56,10 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if not cards:
         typer.echo("no models shipped yet (weights/ is empty)")
         return
-    table = Table("name", "task", "architecture", "parameters", "date")
+    table = Table()
+    table.add_column("name", no_wrap=True)  # names are what users type next: never cut them
+    for col in ("task", "architecture", "parameters", "date"):
+        table.add_column(col, overflow="fold")
     for c in cards:
         table.add_row(str(c.get("name")), str(c.get("task")), str(c.get("architecture")),
                       str(c.get("parameters")), str(c.get("date")))

@@ -197,8 +197,8 @@ def ship_tfidf(vec, clf, scores: dict, root: Path | str | None = None, seed: int
     return save_model(TFIDF_NAME, tensors, card, root=root)
 
 
-def predict_tfidf(texts: list[str], root: Path | str | None = None) -> list[str]:
-    """Specialty predicted by the shipped TF-IDF model for each text."""
+def tfidf_logits(texts: list[str], root: Path | str | None = None) -> tuple[np.ndarray, list[str]]:
+    """Logits (N, C) of the shipped TF-IDF model and its class names (softmax = the LR's probabilities)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from smartcare.core.registry import load_card, load_tensors
@@ -211,4 +211,59 @@ def predict_tfidf(texts: list[str], root: Path | str | None = None) -> list[str]
     vec = TfidfVectorizer(vocabulary={w: i for i, w in enumerate(terms)}, **params)
     vec.idf_ = t["idf"].numpy().astype(np.float64)
     z = vec.transform(texts) @ t["coef"].numpy().T + t["intercept"].numpy()  # (N, C)
-    return [card["classes"][i] for i in np.asarray(z).argmax(axis=1)]
+    return np.asarray(z, dtype=np.float64), list(card["classes"])
+
+
+def predict_tfidf(texts: list[str], root: Path | str | None = None) -> list[str]:
+    """Specialty predicted by the shipped TF-IDF model for each text."""
+    z, classes = tfidf_logits(texts, root)
+    return [classes[i] for i in z.argmax(axis=1)]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits (N, C)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def best_model_name(root: Path | str | None = None) -> str:
+    """The shipped specialty model to use: the fine-tuned MiniLM when shipped (it ships only when it beat
+    TF-IDF on validation and test), else TF-IDF, else the probe."""
+    from smartcare.core.registry import list_models
+    from smartcare.hospital.nlp.finetune import FT_NAME
+
+    names = {c["name"] for c in list_models(root)}
+    for name in (FT_NAME, TFIDF_NAME, PROBE_NAME):
+        if name in names:
+            return name
+    raise SmartcareError("no MTSamples specialty model is shipped (run `smartcare hospital mtsamples-eval --ship`)")
+
+
+def predict_best(texts: list[str], root: Path | str | None = None, device: str = "cpu") -> list[dict]:
+    """Specialty per text from the best shipped model: ``{"specialty", "probability", "model"}``.
+
+    The fine-tuned MiniLM card may carry ``ensemble_weight_tfidf`` w: probabilities are then
+    ``w * p_tfidf + (1 - w) * p_minilm`` (w tuned on the validation split).
+    """
+    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise SmartcareError("give one or more non-empty texts")
+    name = best_model_name(root)
+    if name == PROBE_NAME:
+        return [{"specialty": s, "probability": None, "model": name} for s in predict_specialty(texts, root)]
+    if name == TFIDF_NAME:
+        z, classes = tfidf_logits(texts, root)
+        p = softmax(z)
+    else:
+        from smartcare.hospital.nlp.finetune import finetuned_logits, load_finetuned
+
+        model, tokenizer, card = load_finetuned(root, device)
+        p, classes = softmax(finetuned_logits(texts, model, tokenizer, card, device)), card["classes"]
+        w = float(card.get("ensemble_weight_tfidf", 0.0))
+        if w > 0:
+            zt, tclasses = tfidf_logits(texts, root)
+            if tclasses != classes:
+                raise SmartcareError("shipped TF-IDF and MiniLM models disagree on the class list")
+            p = w * softmax(zt) + (1 - w) * p
+    k = p.argmax(axis=1)
+    return [{"specialty": classes[i], "probability": round(float(p[r, i]), 4), "model": name}
+            for r, i in enumerate(k)]
