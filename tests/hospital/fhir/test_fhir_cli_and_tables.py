@@ -55,3 +55,20 @@ def test_searchparam_table_is_derived_from_the_official_definitions(shared_data)
     assert p["patient"].type == "reference" and "resolve()" not in p["patient"].expression
     assert p["value-quantity"].expression.startswith("Observation.valueQuantity")
     assert p["_lastUpdated"].expression == "Observation.meta.lastUpdated"
+
+
+def test_fhir_load_reads_xml_and_refuses_empty_folders_and_bad_xml(tmp_path, examples_dir):
+    from smartcare.hospital.fhir.xml import to_xml
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    runner = CliRunner()
+    patient = json.loads((examples_dir / "Patient-example.json").read_text())
+    (tmp_path / "p.xml").write_text(to_xml(patient))
+    r = runner.invoke(app, ["fhir-load", str(tmp_path / "p.xml"), "--database-url", url])
+    assert r.exit_code == 0 and "loaded 1 resources" in r.output, r.output
+    (tmp_path / "empty").mkdir()
+    r = runner.invoke(app, ["fhir-load", str(tmp_path / "empty"), "--database-url", url])
+    assert r.exit_code == 2 and "holds no .json or .xml FHIR files" in r.output
+    (tmp_path / "bad.xml").write_text('<Patient xmlns="http://hl7.org/fhir"><active value="true"></Patient>')
+    r = runner.invoke(app, ["fhir-load", str(tmp_path / "bad.xml"), "--database-url", url])
+    assert r.exit_code == 2 and "bad.xml" in r.output and "Traceback" not in r.output

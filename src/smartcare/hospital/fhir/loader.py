@@ -59,27 +59,46 @@ def _put(store: FhirStore, resource: dict[str, Any]) -> None:
 
 
 def json_files(paths: Iterable[Path]) -> list[Path]:
-    """The ``*.json`` files named or contained (recursively) in ``paths``, sorted; ``index.json`` skipped."""
+    """The ``*.json`` and ``*.xml`` files named or contained (recursively) in ``paths``, sorted;
+    ``index.json``/``package.json`` skipped. Raises FhirError when nothing is there to load."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*.json") if f.name not in ("index.json", "package.json"))
+            found = sorted(f for f in p.rglob("*") if f.suffix in (".json", ".xml") and f.is_file()
+                           and f.name not in ("index.json", "package.json"))
+            if not found:
+                raise FhirError(404, f"{p}: the folder holds no .json or .xml FHIR files")
+            out += found
         elif p.is_file():
             out.append(p)
         else:
             raise FhirError(404, f"No such file or folder: {p}")
+    if not out:
+        raise FhirError(400, "no files to load")
     return out
 
 
+def _read(f: Path) -> Any:
+    raw = f.read_bytes()
+    if f.suffix == ".xml" or raw.lstrip()[:1] == b"<":
+        from smartcare.hospital.fhir.xml import FhirXmlError, from_xml
+
+        try:
+            return from_xml(raw)
+        except FhirXmlError as err:  # names the element and line
+            raise FhirError(400, f"{f}: {err}") from None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FhirError(400, f"{f}: not valid JSON ({err})") from None
+
+
 def load_paths(session: Session, paths: Iterable[Path], *, validate: bool = True) -> Counter[str]:
-    """Load every JSON file under ``paths`` (one transaction per file) with a progress bar."""
+    """Load every JSON or XML file under ``paths`` (one transaction per file) with a progress bar."""
     files = json_files(paths)
     counts: Counter[str] = Counter()
     for f in progress(files, desc="FHIR load", total=len(files)):
-        try:
-            data = json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise FhirError(400, f"{f}: not valid JSON ({err})") from None
+        data = _read(f)
         try:
             counts += load_bundle(session, data, validate=validate)
         except FhirError as err:
