@@ -100,3 +100,29 @@ def test_cli_ddi_check_without_medications_and_into_a_new_folder(tmp_path):
     res = CliRunner().invoke(app, ["hospital", "ddi-check", str(meds), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["resourceType"] == "Bundle" and not out.with_name("issues.json.part").exists()
+
+
+def test_unknown_input_names_and_values_are_refused_over_http():
+    c = _client()
+    r = c.post("/api/hospital/scores/NEWS2", json={"inputs": {"respiratory_rate": 30}})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "respiratory_rate" in detail and "valid inputs: rr" in detail and "spo2" in detail
+    r = c.post("/api/hospital/scores/CHA2DS2-VASc", json={"inputs": {"sex": "F"}})
+    assert r.status_code == 422 and "female, male" in r.json()["detail"]
+    r = c.post("/api/hospital/scores/Wells-PE", json={"inputs": {"hemoptysis": "maybe"}})
+    assert r.status_code == 422 and "hemoptysis" in r.json()["detail"] and "bool" in r.json()["detail"]
+    assert c.post("/api/hospital/scores/NEWS2", json={"inputs": {"rr": 30}}).json()["total"] == 3
+    listed = c.get("/api/hospital/scores/NEWS2/inputs").json()["inputs"]
+    assert listed["rr"] == ["number"] and "voice" in listed["acvpu"]
+    assert c.get("/api/hospital/scores/nope/inputs").status_code == 404
+
+
+def test_cli_refuses_an_unknown_input_name():
+    from smartcare.cli import app
+
+    res = CliRunner().invoke(app, ["hospital", "score", "NEWS2", "-i", "respiratory_rate=30"])
+    assert res.exit_code == 2, res.output
+    assert "unknown input 'respiratory_rate'" in res.output and "valid inputs: rr, news2_scale" in res.output
+    res = CliRunner().invoke(app, ["hospital", "score-inputs", "MELD-Na"])
+    assert res.exit_code == 0 and "dialysis_twice_past_week: bool" in res.output and "sodium: number" in res.output

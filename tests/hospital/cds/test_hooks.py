@@ -58,13 +58,28 @@ EXPECTED = {
 }
 
 
+UNREACHABLE: list[str] = []  # URLs the fixture's offline fhirServer was asked for
+
+
+def _offline(request: httpx.Request) -> httpx.Response:
+    UNREACHABLE.append(str(request.url))
+    raise httpx.ConnectError("no network in tests", request=request)
+
+
 @pytest.fixture()
 def client():
+    """The hooks app; its fhirServer is unreachable (the IG requests name https://dikb.org/baseDstu3)."""
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(hooks_api.router, prefix="/cds-services")
     cache = hooks.CoordinationCache()
     app.dependency_overrides[hooks_api.get_cache] = lambda: cache
+
+    def offline_client():
+        with httpx.Client(transport=httpx.MockTransport(_offline)) as c:
+            yield c
+
+    app.dependency_overrides[hooks_api.get_http_client] = offline_client
     with TestClient(app) as c:
         yield c
 

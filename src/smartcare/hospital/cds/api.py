@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from smartcare.hospital.cds.calculators import calculate, list_calculators
+from smartcare.hospital.cds.calculators import calculate, calculator_inputs, check_inputs, list_calculators
 from smartcare.hospital.cds.fhir_inputs import extract_inputs
 from smartcare.hospital.cds.interactions import check_medications, detected_issue
 
@@ -33,9 +33,19 @@ def scores() -> dict:
     return {"calculators": list_calculators()}
 
 
+@router.get("/scores/{name}/inputs")
+def score_inputs(name: str) -> dict:
+    """The inputs calculator ``name`` reads (from its table or formula), each with the values it accepts."""
+    return {"calculator": name, "inputs": calculator_inputs(name)}
+
+
 @router.post("/scores/{name}")
 def score(name: str, body: ScoreRequest) -> dict:
-    """Compute calculator ``name``: points per criterion with FHIR references, missing inputs, band, citation."""
+    """Compute calculator ``name``: points per criterion with FHIR references, missing inputs, band, citation.
+
+    An explicit input the calculator does not read, or a value outside its domain, is a 422 that lists
+    the valid inputs (never silently scored as "assumed normal")."""
+    check_inputs(name, body.inputs)
     values: dict[str, Any] = dict(extract_inputs(body.resources)) if body.resources is not None else {}
     values.update(body.inputs)
     return calculate(name, values).to_dict()

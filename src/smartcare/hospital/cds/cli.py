@@ -38,15 +38,18 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Compute a clinical score from FHIR resources and/or explicit inputs."""
-    from smartcare.hospital.cds.calculators import calculate
+    from smartcare.hospital.cds.calculators import calculate, check_inputs
     from smartcare.hospital.cds.fhir_inputs import extract_inputs
 
-    values: dict = dict(extract_inputs(_read_json(fhir))) if fhir else {}
+    explicit: dict = {}
     for item in inputs:
         if "=" not in item:
             raise SmartcareError(f"--input expects NAME=VALUE, got {item!r}")
         key, text = item.split("=", 1)
-        values[key.strip()] = _value(text.strip())
+        explicit[key.strip()] = _value(text.strip())
+    check_inputs(name, explicit)  # unknown names / out-of-domain values: exit 2 listing the valid inputs
+    values: dict = dict(extract_inputs(_read_json(fhir))) if fhir else {}
+    values.update(explicit)
     result = calculate(name, values)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -60,6 +63,16 @@ def score(
     for a in result.assumptions:
         typer.echo(f"assumed: {a}")
     typer.echo(f"interpretation: {result.interpretation}\nsource: {result.citation}")
+
+
+def score_inputs(
+    name: str = typer.Argument(..., help="Calculator name (see `smartcare hospital score --help`)."),
+) -> None:
+    """List the inputs a calculator reads and the values each accepts."""
+    from smartcare.hospital.cds.calculators import calculator_inputs
+
+    for key, kinds in calculator_inputs(name).items():
+        typer.echo(f"{key}: {', '.join(kinds)}")
 
 
 def ddi_check(
@@ -116,5 +129,6 @@ def medcalc_eval(
 def register(app: typer.Typer) -> None:
     """Add the CDS commands to the ``smartcare hospital`` app."""
     app.command("score")(score)
+    app.command("score-inputs")(score_inputs)
     app.command("ddi-check")(ddi_check)
     app.command("medcalc-eval")(medcalc_eval)

@@ -8,6 +8,8 @@ in ``missing`` (nothing is guessed for a formula).
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -15,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from smartcare.core.errors import SmartcareError
 from smartcare.hospital.cds.scores import CriterionResult, Evidence, ScoreResult
 
 TABLES = Path(__file__).with_name("tables")
@@ -61,7 +64,10 @@ def _band(bands: list[Mapping], value: float) -> str | None:
 
 def _sex(r: _Reader) -> str | None:
     s = r.get("sex", "Sex")
-    return s.lower() if isinstance(s, str) else s
+    s = s.strip().lower() if isinstance(s, str) else s
+    if s is not None and s not in ("female", "male"):
+        raise SmartcareError(f"sex: {s!r} is not one of female, male")
+    return s
 
 
 def ckd_epi(r: _Reader, c: Mapping) -> float:
@@ -193,3 +199,29 @@ def compute_formula(name: str, inputs: Mapping[str, Any]) -> ScoreResult:
         citation=c["citation"],
         unit=unit,
     )
+
+
+def formula_inputs(name: str) -> dict[str, str]:
+    """The inputs formula ``name`` reads, found in its code: every ``r.get("...")``, also in helpers it calls.
+
+    Maps each name to its kind: ``"bool"`` when read with a boolean ``default``, else ``"number"``."""
+    names: dict[str, str] = {}
+    todo, seen = [FORMULAS[name][0]], set()
+    while todo:
+        fn = todo.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        for node in ast.walk(ast.parse(inspect.getsource(fn))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name) and f.value.id == "r":
+                if node.args and isinstance(node.args[0], ast.Constant):
+                    default = [k.value for k in node.keywords if k.arg == "default"]
+                    is_bool = bool(default) and isinstance(default[0], ast.Constant) and isinstance(
+                        default[0].value, bool)
+                    names[node.args[0].value] = "bool" if is_bool else "number"
+            elif isinstance(f, ast.Name) and callable(globals().get(f.id)) and f.id.startswith("_"):
+                todo.append(globals()[f.id])
+    return names

@@ -2,7 +2,8 @@
 
 HL7 CDS Hooks 2.0 (cds-hooks.hl7.org/2.0): a service receives ``hook``, ``hookInstance``, ``context``,
 optional ``prefetch`` and ``fhirServer`` / ``fhirAuthorization``. Prefetch templates in discovery are
-honoured; a template the client did not fill is fetched from ``fhirServer`` with the bearer token.
+honoured; a template the client did not fill is fetched from ``fhirServer`` with the bearer token, paged
+through ``next`` links, and a service that cannot get the data it needs answers 412 (see :mod:`prefetch`).
 Order-select evaluates only the ``selections`` among ``draftOrders``; order-sign evaluates every draft.
 Coordination between the two follows the PDDI-CDS IG extension ``pddi-configuration-items``:
 ``cache-for-order-sign-filtering`` (order-select) remembers the cards shown, and
@@ -25,15 +26,17 @@ from smartcare.hospital.cds import interactions, pddi
 from smartcare.hospital.cds.calculators import calculate
 from smartcare.hospital.cds.fhir_inputs import MED_TYPES, extract_inputs, flatten, parse_date, ref
 from smartcare.hospital.cds.hooks_models import CONTEXTS, CDSRequest
+from smartcare.hospital.cds.prefetch import PAGE_SIZE, Prefetch, gather, observations_template
 
+_PAGE = f"_count={PAGE_SIZE}"
 MED_PREFETCH = {
     "item1": "Patient?_id={{context.patientId}}",
-    "item2": "MedicationRequest?patient={{context.patientId}}",
-    "item3": "MedicationAdministration?patient={{context.patientId}}",
-    "item4": "MedicationDispense?patient={{context.patientId}}",
-    "item5": "MedicationStatement?patient={{context.patientId}}",
-    "item6": "Condition?patient={{context.patientId}}",
-    "item7": "Observation?patient={{context.patientId}}",
+    "item2": f"MedicationRequest?patient={{{{context.patientId}}}}&{_PAGE}",
+    "item3": f"MedicationAdministration?patient={{{{context.patientId}}}}&{_PAGE}",
+    "item4": f"MedicationDispense?patient={{{{context.patientId}}}}&{_PAGE}",
+    "item5": f"MedicationStatement?patient={{{{context.patientId}}}}&{_PAGE}",
+    "item6": f"Condition?patient={{{{context.patientId}}}}&{_PAGE}",
+    "item7": f"Observation?patient={{{{context.patientId}}}}&_sort=-date&{_PAGE}",
 }
 SERVICES: list[dict[str, Any]] = [
     {
@@ -44,9 +47,9 @@ SERVICES: list[dict[str, Any]] = [
         "missing inputs and citation.",
         "prefetch": {
             "patient": "Patient/{{context.patientId}}",
-            "observations": "Observation?patient={{context.patientId}}",
-            "conditions": "Condition?patient={{context.patientId}}",
-            "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+            "observations": observations_template(),
+            "conditions": f"Condition?patient={{{{context.patientId}}}}&{_PAGE}",
+            "medications": f"MedicationRequest?patient={{{{context.patientId}}}}&status=active&{_PAGE}",
         },
     },
     {
@@ -73,6 +76,14 @@ SERVICES: list[dict[str, Any]] = [
         "prefetch": MED_PREFETCH,
     },
 ]
+# Prefetch keys without which a service cannot answer (CDS Hooks 2.0: 412 when they cannot be obtained);
+# the others are fetched when missing, and reported in the response when they cannot be.
+REQUIRED = {
+    "smartcare-scores": ("patient", "observations"),
+    "pddi-order-select": ("item2", "item6"),
+    "pddi-order-sign": ("item2", "item6"),
+    "pddi-medication-prescribe": ("item2", "item6"),
+}
 INDICATOR = {"high": "critical", "moderate": "warning", "low": "info"}
 # Card indicator per (score, band): acute-deterioration bands are critical, other raised bands warnings.
 CRITICAL_BANDS = {("NEWS2", "high"), ("CURB-65", "severe"), ("qSOFA", "positive")}
@@ -140,6 +151,11 @@ def parse_request(service_id: str, body: Any) -> CDSRequest:
         raise HookRequestError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
     if req.fhirAuthorization is not None and not req.fhirServer:
         raise HookRequestError("fhirAuthorization given without fhirServer")
+    if req.hook == "order-select":  # a malformed request is a 400 before any data is fetched
+        drafts = {ref(d) for d in flatten(req.context.get("draftOrders"))}
+        unknown = set(req.context.get("selections") or []) - drafts
+        if unknown:
+            raise HookRequestError(f"selections {sorted(unknown)} are not in context.draftOrders")
     return req
 
 
@@ -154,32 +170,19 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return re.sub(r"\{\{([^}]+)\}\}", sub, template)
 
 
-def fetch_prefetch(req: CDSRequest, templates: Mapping[str, str], client: httpx.Client | None = None) -> dict:
-    """Fill the templates the client left out by querying ``fhirServer`` (Bearer ``fhirAuthorization``)."""
-    if req.prefetch is not None:  # a client that sends prefetch sends what it has (null = no data)
-        return {k: v for k, v in req.prefetch.items() if v is not None}
-    have: dict[str, Any] = {}
-    missing = dict(templates)
-    if not req.fhirServer:
-        return have
-    headers = {"Accept": "application/fhir+json"}
-    if req.fhirAuthorization is not None:
-        headers["Authorization"] = f"Bearer {req.fhirAuthorization.access_token}"
-    own = client is None
-    client = client or httpx.Client(timeout=10.0)
-    try:
-        for key, template in missing.items():
-            url = req.fhirServer.rstrip("/") + "/" + render(template, req.context)
-            try:
-                resp = client.get(url, headers=headers)
-            except httpx.HTTPError:
-                continue
-            if resp.status_code == 200:
-                have[key] = resp.json()
-    finally:
-        if own:
-            client.close()
-    return have
+def fetch_prefetch(req: CDSRequest, service_id: str, client: httpx.Client | None = None) -> Prefetch:
+    """The prefetch of ``service_id`` for ``req``: what the client sent, completed (and paged) from
+    ``fhirServer`` with the bearer token (:mod:`prefetch`). Raises PrefetchUnavailableError (412)."""
+    token = req.fhirAuthorization.access_token if req.fhirAuthorization is not None else None
+    return gather(
+        req.prefetch,
+        service(service_id).get("prefetch") or {},
+        REQUIRED.get(service_id, ()),
+        req.fhirServer,
+        token,
+        lambda template: render(template, req.context),
+        client,
+    )
 
 
 def _gather(req: CDSRequest, prefetch: Mapping[str, Any]) -> tuple[list[dict], list[dict]]:
@@ -273,8 +276,11 @@ def _onc_cards(data: pddi.OrderData) -> list[dict]:
     return cards
 
 
-def score_cards(req: CDSRequest, prefetch: Mapping[str, Any]) -> list[dict]:
+def score_cards(
+    req: CDSRequest, prefetch: Mapping[str, Any], unavailable: Mapping[str, str] | None = None
+) -> list[dict]:
     resources = flatten(list(prefetch.values()))
+    gaps = [f"{k} ({why})" for k, why in (unavailable or {}).items()]
     inputs = extract_inputs(resources)
     cards = []
     for name in ("NEWS2", "qSOFA", "CURB-65", "CHA2DS2-VASc", "HAS-BLED"):
@@ -284,6 +290,8 @@ def score_cards(req: CDSRequest, prefetch: Mapping[str, Any]) -> list[dict]:
         lines = [f"- {c.label}: {c.points} ({c.value})" for c in result.criteria]
         if result.missing:
             lines.append(f"\nMissing: {', '.join(result.missing)}. Assumed: {'; '.join(result.assumptions)}")
+        if gaps:
+            lines.append(f"\nRecord data that could not be obtained: {'; '.join(gaps)}")
         cards.append(
             {
                 "summary": f"{result.score} {result.total} ({result.band})"[:140],
@@ -301,21 +309,25 @@ def score_cards(req: CDSRequest, prefetch: Mapping[str, Any]) -> list[dict]:
 def handle(
     service_id: str, body: Any, *, client: httpx.Client | None = None, cache: CoordinationCache | None = None
 ) -> dict:
-    """Answer one hook call: ``{"cards": [...]}``. Raises HookRequestError / UnknownServiceError."""
+    """Answer one hook call: ``{"cards": [...]}`` (+ ``extension`` reporting fetched / unavailable prefetch).
+
+    Raises HookRequestError (400) / UnknownServiceError (404) / PrefetchUnavailableError (412)."""
     req = parse_request(service_id, body)
     svc = service(service_id)
-    prefetch = (
-        fetch_prefetch(req, svc.get("prefetch") or {}, client)
-        if not _legacy_prefetch(req)
-        else dict(req.prefetch or {})
-    )
-    if svc["hook"] == "patient-view":
-        cards = score_cards(req, prefetch)
+    if _legacy_prefetch(req):  # CDS Hooks 1.0 scenario requests: the data travel inside context
+        got = Prefetch(data=dict(req.prefetch or {}))
     else:
-        cards = order_cards(req, prefetch, cache if cache is not None else CoordinationCache())
+        got = fetch_prefetch(req, service_id, client)
+    if svc["hook"] == "patient-view":
+        cards = score_cards(req, got.data, got.unavailable)
+    else:
+        cards = order_cards(req, got.data, cache if cache is not None else CoordinationCache())
     for c in cards:
         c.pop("key", None)
-    return {"cards": cards}
+    out: dict[str, Any] = {"cards": cards}
+    if got.note():
+        out["extension"] = got.note()
+    return out
 
 
 def _legacy_prefetch(req: CDSRequest) -> bool:

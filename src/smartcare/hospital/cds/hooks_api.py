@@ -1,7 +1,8 @@
 """CDS Hooks 2.0 HTTP layer, mounted by the service at ``/cds-services``.
 
 - ``GET  /cds-services``                 discovery
-- ``POST /cds-services/{id}``            hook call -> ``{"cards": [...]}``; malformed -> 400 with the reason
+- ``POST /cds-services/{id}``            hook call -> ``{"cards": [...]}``; malformed -> 400 with the reason;
+                                         needed FHIR data unobtainable -> 412 (CDS Hooks 2.0 §HTTP Status Codes)
 - ``POST /cds-services/{id}/feedback``   card outcome feedback (CDS Hooks 2.0 §Feedback)
 """
 
@@ -27,8 +28,10 @@ FEEDBACK_MAX = 10_000
 
 
 def get_http_client() -> Iterator[httpx.Client]:
-    """HTTP client used to fetch missing prefetch from ``fhirServer`` (override in tests)."""
-    with httpx.Client(timeout=10.0) as client:
+    """HTTP client used to fetch missing prefetch from ``fhirServer`` (override in tests).
+
+    A short connect timeout: an unreachable fhirServer is given up after one try (see ``prefetch``)."""
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0)) as client:
         yield client
 
 

@@ -245,6 +245,14 @@ def _levels(crit: Mapping, label: str, inputs: Mapping[str, Evidence], missing: 
     return CriterionResult(crit["id"], label, 0, values, refs)
 
 
+DERIVED_FROM = {  # derived input -> the inputs it is computed from (see ``_derive``)
+    "map": ("sbp", "dbp"),
+    "pf_ratio": ("pao2", "fio2"),
+    "aa_gradient": ("pao2", "fio2", "paco2"),
+    "respiratory_support": ("mechanical_ventilation", "cpap"),
+}
+
+
 def _derive(names: list[str], ins: dict[str, Evidence]) -> None:
     """Add derived inputs (see module doc) that are not given directly and whose sources are present."""
 

@@ -224,4 +224,5 @@ def reset_db(url: str) -> None:
     engine.dispose()
 
 
+from smartcare.hospital.fhir import candidate_table as _candidate_table  # noqa: E402,F401  (on METADATA)
 from smartcare.hospital.fhir import embedding_table as _embedding_table  # noqa: E402,F401  (on METADATA)

@@ -15,12 +15,12 @@ from smartcare.hospital.nlp.candidates import ReviewQueue, candidates_from_note,
 from smartcare.hospital.nlp.vectorstore import Note, TextEncoder, VectorStore, patient_reference
 
 router = APIRouter(tags=["nlp"])
-_QUEUE = ReviewQueue()
 _ENCODER: list[TextEncoder] = []
 
 
-def get_queue() -> ReviewQueue:
-    return _QUEUE
+def get_queue(engine: EngineDep) -> ReviewQueue:
+    """The review queue in the FHIR database (the same engine as ``/fhir``)."""
+    return ReviewQueue(engine)
 
 
 def get_encoder() -> TextEncoder:
@@ -67,6 +67,7 @@ class CandidatesIn(BaseModel):
 
 class Decision(BaseModel):
     decision: Literal["accept", "reject"]
+    reviewer: str | None = Field(None, max_length=255, description="Who decided (recorded, and the verifier).")
 
 
 @router.post("/nlp/extract")
@@ -94,15 +95,22 @@ def propose(body: CandidatesIn, queue: QueueDep) -> dict:
 
 
 @router.get("/nlp/candidates")
-def pending(queue: QueueDep, status: str | None = "pending") -> dict:
-    """Candidates in the review queue (default: pending)."""
-    return {"candidates": queue.list(status)}
+def pending(queue: QueueDep, status: str | None = "pending", patient: str | None = None) -> dict:
+    """Candidates in the review queue (default: pending; ``status=all`` for every one)."""
+    return {"candidates": queue.list(status, patient)}
+
+
+@router.get("/nlp/candidates/{cid}")
+def candidate(cid: str, queue: QueueDep) -> dict:
+    """One candidate with its status, resource, provenance and decision."""
+    return queue.get(cid)
 
 
 @router.post("/nlp/candidates/{cid}")
 def decide(cid: str, body: Decision, queue: QueueDep) -> dict:
-    """Accept (returns the resource + Provenance to POST to /fhir) or reject a candidate."""
-    return queue.decide(cid, body.decision == "accept")
+    """Accept (writes the resource + its Provenance to the FHIR store, one transaction) or reject (writes
+    nothing) a pending candidate; 409 if it was already decided."""
+    return queue.decide(cid, body.decision == "accept", body.reviewer)
 
 
 @router.post("/notes/index")

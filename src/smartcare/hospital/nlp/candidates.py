@@ -2,19 +2,31 @@
 
 Only affirmed mentions about the patient (not negated, not hypothetical, experiencer patient) become
 candidates. Each candidate carries its provenance (the note reference, character offsets and the text)
-both as an extension on the resource and as a FHIR R4 Provenance. Candidates sit in a ``ReviewQueue``;
-nothing is written to the record: accepting one returns the resource for the caller to POST to ``/fhir``.
+both as an extension on the resource and as a FHIR R4 Provenance. Candidates sit in a ``ReviewQueue``
+stored in the FHIR database (table ``nlp_candidate``), so the queue survives restarts and is shared by
+every worker. Nothing is written to the record until a reviewer accepts a candidate: accepting writes the
+resource and its Provenance through the FHIR store and marks the candidate in ONE transaction; rejecting
+writes no resource. A candidate is decided once: a second decision is a conflict (409), also when two
+reviewers decide at the same moment (the pending -> decided update is guarded, so exactly one wins).
 """
 
 from __future__ import annotations
 
 import base64
-import threading
+import copy
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from smartcare.core.errors import SmartcareError
+from smartcare.hospital.fhir.candidate_table import CANDIDATE_STATUSES, nlp_candidate
+from smartcare.hospital.fhir.outcome import FhirError
+from smartcare.hospital.fhir.store import FhirStore
 from smartcare.hospital.nlp.pipeline import Entity, extract
 
 PROVENANCE_URL = "https://smartcare.example.org/fhir/StructureDefinition/nlp-provenance"
@@ -23,6 +35,13 @@ PROVENANCE_URL = "https://smartcare.example.org/fhir/StructureDefinition/nlp-pro
 class CandidateNotFoundError(SmartcareError):
     status = 404
     title = "Candidate not found"
+
+
+class CandidateDecidedError(SmartcareError):
+    """The candidate was already accepted or rejected (HTTP 409 Conflict)."""
+
+    status = 409
+    title = "Candidate already decided"
 
 
 def note_text(document: Mapping) -> str:
@@ -119,40 +138,148 @@ def candidates_from_note(text: str, patient: str, note_ref: str) -> list[dict]:
     return out
 
 
-STATUSES = ("pending", "accepted", "rejected")
+STATUSES = CANDIDATE_STATUSES
+
+
+def _offsets(resource: Mapping) -> tuple[int | None, int | None]:
+    for ext in resource.get("extension") or []:
+        if ext.get("url") == PROVENANCE_URL:
+            parts = {e["url"]: e for e in ext.get("extension") or []}
+            return (parts.get("start", {}).get("valueInteger"), parts.get("end", {}).get("valueInteger"))
+    return None, None
+
+
+def _when(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
+def _item(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "resource": row.resource,
+        "provenance": row.provenance,
+        "note": row.note,
+        "offsets": {"start": row.char_start, "end": row.char_end},
+        "created": _when(row.created),
+        "decided": _when(row.decided),
+        "reviewer": row.reviewer,
+        "written": row.written,
+    }
+
+
+def _verified_provenance(prov: Mapping, reviewer: str | None, when: datetime) -> dict:
+    """The candidate's Provenance as written on acceptance: recorded now, the reviewer as verifier."""
+    out = copy.deepcopy(dict(prov))
+    out.pop("id", None)
+    out["recorded"] = when.isoformat(timespec="seconds")
+    if reviewer:
+        role = {"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "verifier"}
+        out["agent"] = [*out.get("agent", []), {"type": {"coding": [role]}, "who": {"display": reviewer}}]
+    return out
 
 
 class ReviewQueue:
-    """In-memory review queue: candidates are pending until accepted or rejected (thread-safe)."""
+    """The review queue in the FHIR database (``nlp_candidate``): pending until accepted or rejected."""
 
-    def __init__(self) -> None:
-        self._items: dict[str, dict] = {}
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def add(self, candidates: list[dict]) -> list[dict]:
-        with self._lock:
-            for c in candidates:
-                c = {"id": c["resource"]["id"], "status": "pending", **c}
-                self._items[c["id"]] = c
-            return [self._items[c["resource"]["id"]] for c in candidates]
+        """Queue ``candidates`` (``{"resource", "provenance"}``, as made by :func:`candidates_from_note`)."""
+        when = datetime.now(UTC)
+        rows = []
+        for c in candidates:
+            res = c["resource"]
+            start, end = _offsets(res)
+            note = (c["provenance"].get("entity") or [{}])[0].get("what", {}).get("reference", "")
+            rows.append({
+                "id": res["id"], "status": "pending", "res_type": res["resourceType"],
+                "patient": (res.get("subject") or {}).get("reference"), "note": note,
+                "char_start": start, "char_end": end, "resource": res, "provenance": c["provenance"],
+                "created": when, "decided": None, "reviewer": None, "written": None,
+            })
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(nlp_candidate), rows)
+        return [self.get(r["id"]) for r in rows]
 
-    def list(self, status: str | None = None) -> list[dict]:
+    def get(self, cid: str) -> dict:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(nlp_candidate).where(nlp_candidate.c.id == cid)).first()
+        if row is None:
+            raise CandidateNotFoundError(f"no candidate {cid!r} in the review queue")
+        return _item(row)
+
+    def list(self, status: str | None = None, patient: str | None = None) -> list[dict]:
         """Candidates with ``status`` (pending, accepted, rejected); ``None``, ``""`` or ``"all"``: every one.
 
-        Raises ``SmartcareError`` for any other status, rather than answering an empty list.
+        ``patient`` (``Patient/<id>`` or ``<id>``) keeps that patient's candidates. Raises
+        ``SmartcareError`` for any other status, rather than answering an empty list.
         """
         status = None if status in ("", "all") else status
         if status is not None and status not in STATUSES:
             raise SmartcareError(f"unknown candidate status {status!r}; use one of {', '.join(STATUSES)} or all")
-        with self._lock:
-            return [c for c in self._items.values() if status is None or c["status"] == status]
+        query = select(nlp_candidate).order_by(nlp_candidate.c.created, nlp_candidate.c.id)
+        if status is not None:
+            query = query.where(nlp_candidate.c.status == status)
+        if patient:
+            query = query.where(nlp_candidate.c.patient == (patient if "/" in patient else f"Patient/{patient}"))
+        with self.engine.connect() as conn:
+            return [_item(r) for r in conn.execute(query)]
 
-    def decide(self, cid: str, accept: bool) -> dict:
-        with self._lock:
-            item = self._items.get(cid)
-            if item is None:
+    def decide_in(self, session: Session, cid: str, accept: bool, reviewer: str | None = None) -> dict:
+        """Decide candidate ``cid`` inside ``session`` without committing (see :meth:`decide`).
+
+        The guarded ``UPDATE ... WHERE status = 'pending'`` locks the row: a concurrent decision waits,
+        then finds it decided. Accepting writes the resource (with the candidate's id) and its Provenance
+        through :class:`FhirStore` on the same session.
+        """
+        when = datetime.now(UTC)
+        decided = session.execute(
+            update(nlp_candidate)
+            .where(nlp_candidate.c.id == cid, nlp_candidate.c.status == "pending")
+            .values(status="accepted" if accept else "rejected", decided=when, reviewer=reviewer)
+        )
+        if decided.rowcount != 1:
+            row = session.execute(select(nlp_candidate.c.status).where(nlp_candidate.c.id == cid)).first()
+            if row is None:
                 raise CandidateNotFoundError(f"no candidate {cid!r} in the review queue")
-            if item["status"] != "pending":
-                raise SmartcareError(f"candidate {cid!r} is already {item['status']}")
-            item["status"] = "accepted" if accept else "rejected"
-            return item
+            raise CandidateDecidedError(f"candidate {cid!r} is already {row.status}")
+        if accept:
+            row = session.execute(select(nlp_candidate).where(nlp_candidate.c.id == cid)).one()
+            store = FhirStore(session)
+            try:
+                res = store.create(copy.deepcopy(row.resource), rid=cid)
+                prov = store.create(_verified_provenance(row.provenance, reviewer, when), owned=True)
+                store.flush()
+            except IntegrityError:
+                raise CandidateDecidedError(f"{row.res_type}/{cid} already exists in the FHIR store") from None
+            except FhirError as err:
+                raise SmartcareError(f"candidate {cid!r} cannot be written to the FHIR store: {err}") from None
+            written = {
+                "resource": f"{res.stored.res_type}/{res.stored.res_id}/_history/{res.stored.version}",
+                "provenance": f"Provenance/{prov.stored.res_id}",
+            }
+            session.execute(update(nlp_candidate).where(nlp_candidate.c.id == cid).values(written=written))
+        row = session.execute(select(nlp_candidate).where(nlp_candidate.c.id == cid)).one()
+        return _item(row)
+
+    def decide(self, cid: str, accept: bool, reviewer: str | None = None) -> dict:
+        """Accept (write the resource + Provenance to the FHIR store) or reject candidate ``cid``, atomically.
+
+        Raises:
+            CandidateNotFoundError: no such candidate (404).
+            CandidateDecidedError: it was already accepted or rejected (409).
+            SmartcareError: the resource is not valid FHIR (nothing is written, it stays pending).
+        """
+        with Session(self.engine) as session:
+            try:
+                item = self.decide_in(session, cid, accept, reviewer)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        return item
