@@ -256,3 +256,25 @@ def test_finetune_checkpoint_resume(tokenizer, tmp_path):
     assert resumed == history  # nothing left to train: the best state comes back from the checkpoint
     a, b = trainable_state(first), trainable_state(again)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_specialty_endpoint_uses_the_shipped_best_model():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from smartcare.hospital.nlp.api import router
+    from smartcare.service.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router, prefix="/api/hospital")
+    client = TestClient(app)
+    note = ("PREOPERATIVE DIAGNOSIS: Cataract, right eye. PROCEDURE: Phacoemulsification with intraocular lens "
+            "implantation. The eye was prepped and draped; the lens was placed in the capsular bag.")
+    r = client.post("/api/hospital/nlp/specialty", json={"texts": [note]})
+    assert r.status_code == 200, r.text
+    pred = r.json()["predictions"][0]
+    assert pred["model"] == "mtsamples-specialty-tfidf" and 0 < pred["probability"] <= 1
+    assert pred["specialty"] in {"Ophthalmology", "Surgery"}
+    assert client.post("/api/hospital/nlp/specialty", json={"texts": []}).status_code == 422
+    assert client.post("/api/hospital/nlp/specialty", json={"texts": ["   "]}).status_code == 422

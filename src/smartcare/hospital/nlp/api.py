@@ -82,6 +82,18 @@ def extract(body: NoteIn) -> dict:
     return out
 
 
+class SpecialtyIn(BaseModel):
+    texts: list[str] = Field(..., min_length=1, max_length=256, description="Notes to classify.")
+
+
+@router.post("/nlp/specialty")
+def specialty(body: SpecialtyIn) -> dict:
+    """Medical specialty of each note (MTSamples classes) from the best shipped model, with its probability."""
+    from smartcare.hospital.nlp.classify import predict_best
+
+    return {"predictions": predict_best(body.texts)}
+
+
 @router.post("/nlp/candidates")
 def propose(body: CandidatesIn, queue: QueueDep) -> dict:
     """Queue candidate Condition / MedicationStatement resources from a note for review (nothing is written)."""
