@@ -19,7 +19,7 @@ from smartcare.imaging.medmnist import load_split
 from smartcare.imaging.train import load_classifier, predict_proba
 
 runner = CliRunner()
-COLUMNS = ["index", "source", "pred", "p_0", "p_1"]
+COLUMNS = ["index", "source", "pred", "p_0", "p_1", "warnings"]
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,10 @@ def test_segment_file_writes_pngs_and_a_dicom_seg(tmp_path, shared_data, drive_t
     assert set(np.unique(np.asarray(Image.open(tmp_path / "mask.png")))) <= {0, 255}
     assert np.asarray(Image.open(tmp_path / "over.png")).shape == (128, 128, 3)
     assert 0 <= rows[0]["vessel_fraction_fov"] <= 1 and (tmp_path / "mask_prob.png").is_file()
-    rows = segment_file(shared_data / "imaging/dicom_nifti_io/CT_small.dcm", tmp_path / "dcm", tta=False)
+    # a CT is not a fundus photograph: refused unless allowed (input_check); the SEG writer is still exercised
+    rows = segment_file(shared_data / "imaging/dicom_nifti_io/CT_small.dcm", tmp_path / "dcm", tta=False,
+                        allow_mismatch=True)
+    assert "DICOM Modality CT" in rows[0]["warnings"][0]
     seg = pydicom.dcmread(rows[0]["dicom_seg"])
     assert seg.Modality == "SEG" and seg.SegmentSequence[0].SegmentLabel == "vessels"
     from smartcare.imaging.dicom import read_dicom_seg, read_dicom_series

@@ -26,12 +26,15 @@ class Prediction(BaseModel):
     pred: int
     label: str
     probabilities: list[float]
+    warnings: list[str] = []  # input checks against the model card's ``expects`` (input_check)
     fhir_bundle: dict[str, Any] | None = None  # with ?fhir=true: DiagnosticReport + Observation + Device
 
 
 class ClassifyResponse(BaseModel):
     model: str
     classes: list[str]
+    expects: dict[str, Any] | None = None  # what input the model was trained on (card field)
+    warnings: list[str] = []  # every prediction's warnings, once each
     predictions: list[Prediction]
 
 
@@ -64,24 +67,33 @@ def classify(file: Annotated[UploadFile, File(description="DICOM, PNG or NPZ ima
              model: Annotated[str, Query(description="shipped model name")] = "pneumoniamnist",
              key: Annotated[str | None, Query(description="array name inside an NPZ")] = None,
              fhir: Annotated[bool, Query(description="add a FHIR R4 DiagnosticReport bundle per image")] = False,
+             allow_mismatch: Annotated[bool, Query(
+                 description="score a DICOM whose modality and channels both differ from the model's")] = False,
              ) -> ClassifyResponse:
-    """Classify an uploaded image (or NPZ stack) with a shipped classifier."""
-    from smartcare.imaging.classify import classify_path
-    from smartcare.imaging.report import classification_report
+    """Classify an uploaded image (or NPZ stack) with a shipped classifier.
+
+    The input is checked against the model card's ``expects``: mismatches are listed in ``warnings``; a
+    DICOM of another modality and channel count is refused (422) unless ``allow_mismatch``."""
+    from smartcare.imaging.classify import classify_inputs
+    from smartcare.imaging.report import classification_report, dicom_context
     from smartcare.imaging.train import load_classifier
 
     _, card = load_classifier(model, settings.weights)
+    original = Path(file.filename or "upload").name
     with tempfile.TemporaryDirectory() as tmp:
         path = _save_upload(file, Path(tmp), settings.max_request_bytes)
-        table = classify_path(model, path, key=key, weights_root=settings.weights)
+        table, headers = classify_inputs(model, path, key=key, weights_root=settings.weights,
+                                         allow_mismatch=allow_mismatch)
     classes = list(card.get("classes", []))
-    original = Path(file.filename or "upload").name
     preds = [Prediction(index=int(r["index"]), source=str(r["source"]).replace(path.name, original, 1),
                         pred=int(r["pred"]), label=classes[int(r["pred"])] if classes else str(r["pred"]),
-                        probabilities=[float(r[c]) for c in table.columns if c.startswith("p_")])
+                        probabilities=[float(r[c]) for c in table.columns if c.startswith("p_")],
+                        warnings=[w.replace(path.name, original) for w in str(r["warnings"]).split(" | ") if w])
              for r in table.to_dict("records")]
     if fhir:
         names = classes or [str(k) for k in range(len(preds[0].probabilities) if preds else 0)]
-        for p in preds:
-            p.fhir_bundle = classification_report(p.probabilities, names, card, source=p.source)
-    return ClassifyResponse(model=model, classes=classes, predictions=preds)
+        for p, header in zip(preds, headers, strict=True):
+            p.fhir_bundle = classification_report(p.probabilities, names, card, source=p.source,
+                                                  warnings=p.warnings, **dicom_context(header))
+    return ClassifyResponse(model=model, classes=classes, expects=card.get("expects"), predictions=preds,
+                            warnings=list(dict.fromkeys(w for p in preds for w in p.warnings)))

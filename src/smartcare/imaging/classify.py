@@ -6,14 +6,16 @@ model (``weights/<name>/``) and returns one row per image: ``index, source, pred
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from smartcare.core.errors import SmartcareError
+from smartcare.imaging.input_check import check_dicom, check_pixels, dicom_header
 from smartcare.imaging.io import is_dicom, read_image, read_npz
 from smartcare.imaging.transforms import classifier_input_pipeline
 from smartcare.imaging.volume import ImageReadError, Volume
@@ -27,6 +29,8 @@ class ImageBatch:
 
     images: np.ndarray  # (N, size, size) float32 in 0..255
     sources: list[str]  # one label per image, e.g. "a.npz:test_images[3]" or "b.dcm"
+    warnings: list[list[str]] = field(default_factory=list)  # input-check warnings per image (input_check)
+    headers: list[dict[str, str] | None] = field(default_factory=list)  # DICOM header fields per image, or None
 
 
 def _npz_images(path: Path, key: str | None) -> tuple[list[np.ndarray], list[str], list[tuple]]:
@@ -70,38 +74,62 @@ def _files_in(folder: Path) -> list[Path]:
     return files
 
 
-def load_images(path: Path | str, key: str | None = None, size: int = 28) -> ImageBatch:
+def _pixel_warnings(f: Path, label: str, imgs: list[np.ndarray], expects: dict[str, Any] | None,
+                    model: str) -> list[str]:
+    """Input-check warnings for one non-DICOM file: channel count, and slices of a volume."""
+    if not expects or not imgs:
+        return []
+    return check_pixels(expects, imgs[0], label, model, slices=1 if f.suffix.lower() == ".npz" else len(imgs))
+
+
+def load_images(path: Path | str, key: str | None = None, size: int = 28, expects: dict[str, Any] | None = None,
+                model: str = "", allow_mismatch: bool = False) -> ImageBatch:
     """Read NPZ / PNG / DICOM files (or a folder of them) into (N, size, size) images in 0..255.
 
     Colour becomes grayscale, non-uint8 data is min-max scaled per image, DICOM MONOCHROME1 is inverted,
-    and images are resized to ``size`` with area interpolation (MONAI ``Resized``).
+    and images are resized to ``size`` with area interpolation (MONAI ``Resized``). With ``expects`` (a model
+    card's field) each file is checked first (``input_check``): warnings per image, or
+    ``InputMismatchError`` for input the model cannot meaningfully score.
     """
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
     files = _files_in(path) if path.is_dir() else [path]
     pipeline = classifier_input_pipeline(size)
-    images, sources = [], []
+    images, sources, warnings, headers = [], [], [], []
     for f in files:
+        label = f.name if path.is_file() else str(f.relative_to(path))
+        header = None if f.suffix.lower() == ".npz" else dicom_header(f)
+        # DICOM: checked (and maybe refused) from the header before the pixels are read
+        file_warnings = check_dicom(expects, header, label, model, allow_mismatch) if header is not None else []
         if f.suffix.lower() == ".npz":
             imgs, names, kinds = _npz_images(f, key)
         else:
             imgs, names, kinds = _volume_images(read_image(f), f)
+        if header is None:
+            file_warnings = _pixel_warnings(f, label, imgs, expects, model)
         for img, name, (dtype, invert) in zip(imgs, names, kinds, strict=True):
             out = pipeline({"image": np.asarray(img), "dtype": dtype, "invert": invert})["image"]
             images.append(np.asarray(out)[0])
             sources.append(name if path.is_file() else str(f.relative_to(path)) + name[len(f.name):])
+            warnings.append(list(file_warnings))
+            headers.append(header)
     if not images:
         raise ImageReadError(f"{path}: no images found")
-    return ImageBatch(np.stack(images).astype(np.float32), sources)
+    return ImageBatch(np.stack(images).astype(np.float32), sources, warnings, headers)
 
 
-def predictions_table(probs: np.ndarray, sources: list[str]) -> pd.DataFrame:
-    """(N, C) probabilities -> DataFrame ``index, source, pred, p_0 .. p_{C-1}``."""
+def predictions_table(probs: np.ndarray, sources: list[str],
+                      warnings: list[list[str]] | None = None) -> pd.DataFrame:
+    """(N, C) probabilities -> DataFrame ``index, source, pred, p_0 .. p_{C-1}, warnings``.
+
+    ``warnings`` holds each image's input-check warnings joined by " | " ('' when none).
+    """
     table = pd.DataFrame({"index": np.arange(len(sources)), "source": sources,
                           "pred": probs.argmax(axis=1).astype(int)})
     for k in range(probs.shape[1]):
         table[f"p_{k}"] = probs[:, k].astype(float)
+    table["warnings"] = [" | ".join(w) for w in (warnings or [[] for _ in sources])]
     return table
 
 
@@ -116,12 +144,20 @@ def _predict_chunk(model_name: str, weights_root, device: str, images: np.ndarra
 
 def classify_path(model_name: str, path: Path | str, key: str | None = None, device: str = "cpu",
                   weights_root: Path | str | None = None, use_ray: bool = False,
-                  chunk: int = 512) -> pd.DataFrame:
+                  chunk: int = 512, allow_mismatch: bool = False) -> pd.DataFrame:
     """Classify every image in ``path`` with shipped model ``model_name``; see ``predictions_table``.
 
     ``use_ray`` spreads chunks of ``chunk`` images over Ray tasks (``SMARTCARE_RAY_ADDRESS`` or a local
-    cluster); the table equals the local one.
+    cluster); the table equals the local one. Inputs are checked against the card's ``expects``
+    (``input_check``); ``allow_mismatch`` turns a refusal into a warning.
     """
+    return classify_inputs(model_name, path, key, device, weights_root, use_ray, chunk, allow_mismatch)[0]
+
+
+def classify_inputs(model_name: str, path: Path | str, key: str | None = None, device: str = "cpu",
+                    weights_root: Path | str | None = None, use_ray: bool = False, chunk: int = 512,
+                    allow_mismatch: bool = False) -> tuple[pd.DataFrame, list[dict[str, str] | None]]:
+    """``classify_path`` plus each row's DICOM header fields (None for non-DICOM), for FHIR reports."""
     from functools import partial
 
     from smartcare.core.distributed import ray_map
@@ -129,7 +165,8 @@ def classify_path(model_name: str, path: Path | str, key: str | None = None, dev
 
     card = load_card(model_name, weights_root)
     size = int(card.get("input", {}).get("height", 28))
-    batch = load_images(path, key=key, size=size)
+    batch = load_images(path, key=key, size=size, expects=card.get("expects"), model=model_name,
+                        allow_mismatch=allow_mismatch)
     chunks = [batch.images[i:i + chunk] for i in range(0, len(batch.images), chunk)]  # (n, H, W) each
     run = partial(_predict_chunk, model_name, weights_root, device)
     parts = ray_map(run, chunks) if use_ray else [run(c) for c in chunks]
@@ -137,7 +174,7 @@ def classify_path(model_name: str, path: Path | str, key: str | None = None, dev
     if probs.shape[1] != len(card.get("classes", [])) and card.get("classes"):
         raise SmartcareError(f"model {model_name!r} returned {probs.shape[1]} classes, card lists "
                              f"{len(card['classes'])}")
-    return predictions_table(probs, batch.sources)
+    return predictions_table(probs, batch.sources, batch.warnings), batch.headers
 
 
 class _Bf16ChannelsLast(torch.nn.Module):

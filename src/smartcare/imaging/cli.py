@@ -69,22 +69,56 @@ def ensemble(
 @app.command()
 def classify(
     input: Annotated[Path, typer.Option("--input", help="NPZ, PNG, DICOM file, or a folder of them")],
-    out: Annotated[Path, typer.Option("--out", help="CSV to write (index, source, pred, p_0, p_1, ...)")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write (index, source, pred, p_0, p_1, ..., warnings)")],
     model: Annotated[str, typer.Option(help="shipped model name")] = "pneumoniamnist",
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ (e.g. test_images)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     ray: Annotated[bool, typer.Option("--ray", help="spread chunks over Ray (SMARTCARE_RAY_ADDRESS)")] = False,
+    fhir: Annotated[Path | None, typer.Option(help="also write FHIR R4 DiagnosticReport bundles (JSON list)")] = None,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="score inputs whose DICOM modality and channels both differ from what the "
+        "model expects (otherwise refused)")] = False,
 ) -> None:
-    """Classify images with a shipped model and write one CSV row per image."""
+    """Classify images with a shipped model and write one CSV row per image.
 
-    from smartcare.imaging.classify import classify_path
+    Each input is checked against the model card's ``expects`` (modality, channels): a mismatch is printed
+    as a WARNING and kept in the CSV ``warnings`` column and the FHIR reports.
+    """
 
-    table = classify_path(model, input, key=key, device=device, use_ray=ray)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(out)
+    from smartcare.imaging.classify import classify_inputs
+
+    table, headers = classify_inputs(model, input, key=key, device=device, use_ray=ray,
+                                     allow_mismatch=allow_mismatch)
+    for warning in dict.fromkeys(w for ws in table["warnings"] if ws for w in ws.split(" | ")):
+        typer.echo(f"WARNING: {warning}", err=True)
+    bundles = _classification_bundles(model, table, headers) if fhir is not None else None
+    _write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
     typer.echo(f"wrote {len(table)} predictions to {out}")
+    if bundles is not None:
+        import json
+
+        _write_atomic(fhir, lambda tmp: tmp.write_text(json.dumps(bundles, indent=1) + "\n"))
+        typer.echo(f"wrote {len(bundles)} FHIR bundle(s) to {fhir}")
+
+
+def _write_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def _classification_bundles(model: str, table, headers) -> list[dict]:
+    """One FHIR transaction Bundle per CSV row, with the DICOM patient/study/date where the input had them."""
+    from smartcare.core.registry import load_card
+    from smartcare.imaging.report import classification_report, dicom_context
+
+    card = load_card(model)
+    probs = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    names = list(card.get("classes") or [str(k) for k in range(probs.shape[1])])
+    return [classification_report(p, names, card, source=str(src), warnings=[w for w in ws.split(" | ") if w],
+                                  **dicom_context(h))
+            for p, src, ws, h in zip(probs, table["source"], table["warnings"], headers, strict=True)]
 
 
 @app.command()

@@ -21,7 +21,9 @@ from smartcare.imaging.enhance import (
     estimate_noise_sigma,
     poisson_sigma_map,
 )
-from smartcare.imaging.segment_apply import images_from
+from smartcare.imaging.segment_apply import images_from, input_warnings
+
+DENOISE_MIN_PX = 8  # the network pads any size (to a multiple of 16); the noise estimate needs >= 8 px
 
 
 def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -67,12 +69,15 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
     ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``), at 8 times the cost."""
     from PIL import Image
 
+    from smartcare.imaging.input_check import dicom_header
+
     input, out = Path(input), Path(out)
-    images = images_from(input, key)
+    images = images_from(input, key, min_size=DENOISE_MIN_PX, purpose="denoise")
     single = out.suffix.lower() == ".png"
     if single and len(images) != 1:
         raise SmartcareError(f"{input.name} holds {len(images)} images; give --out a folder, not a PNG")
-    net, _ = load_denoiser(model, weights_root)
+    net, card = load_denoiser(model, weights_root)
+    warnings = input_warnings(input, images, card, model, header=dicom_header(input))
     rows = []
     for name, image in images:
         result, used = denoise_image(net, image, sigma, poisson_peak, self_ensemble)
@@ -81,5 +86,6 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
         tmp = path.with_name(path.name + ".tmp")
         Image.fromarray(result).save(tmp, format="PNG")
         tmp.replace(path)
-        rows.append({"image": name, "output": str(path), "sigma": round(used, 3)})
+        row = {"image": name, "output": str(path), "sigma": round(used, 3)}
+        rows.append(row | {"warnings": warnings} if warnings else row)
     return rows

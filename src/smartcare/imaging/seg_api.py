@@ -27,6 +27,7 @@ class SegmentedImage(BaseModel):
     probability_png: str
     overlay_png: str
     fhir_bundle: dict[str, Any]
+    warnings: list[str] = []  # the input is not what the model expects (kept in the FHIR report too)
 
 
 class SegmentResponse(BaseModel):
@@ -61,28 +62,24 @@ def segment(file: Annotated[UploadFile, File(description="fundus image (PNG/TIFF
             settings: SettingsDep,
             model: Annotated[str, Query(description="shipped segmentation model")] = "drive-vessels",
             key: Annotated[str | None, Query(description="array name inside an NPZ")] = None,
-            tta: Annotated[bool, Query(description="average over flips")] = True) -> SegmentResponse:
+            tta: Annotated[bool, Query(description="average over flips")] = True,
+            allow_mismatch: Annotated[bool, Query(description="run even when the input is not what the model "
+                                                              "expects")] = False) -> SegmentResponse:
     """Segment retinal vessels: mask, probability and overlay PNGs plus a FHIR DiagnosticReport bundle."""
-    import numpy as np
-    from PIL import Image
-
-    from smartcare.imaging.report import segmentation_report
-    from smartcare.imaging.segment_apply import segment_file
+    from smartcare.imaging.segment_apply import segment_file, segmentation_bundles
     from smartcare.imaging.segment_train import load_segmenter
 
     _, card = load_segmenter(model, settings.weights)
     with tempfile.TemporaryDirectory() as tmp:
         path = _save(file, Path(tmp), settings.max_request_bytes)
-        rows = segment_file(path, Path(tmp) / "out", model=model, key=key, tta=tta, weights_root=settings.weights)
-        images = []
-        for row in rows:
-            mask = np.asarray(Image.open(row["mask"])) > 0
-            prob = np.asarray(Image.open(row["probability"]), dtype=np.float32) / 255.0
-            bundle = segmentation_report(mask, card, probability=prob, source=Path(file.filename or "upload").name)
-            images.append(SegmentedImage(image=row["image"], vessel_fraction_fov=row["vessel_fraction_fov"],
-                                         mask_png=_data_url(row["mask"]),
-                                         probability_png=_data_url(row["probability"]),
-                                         overlay_png=_data_url(row["overlay"]), fhir_bundle=bundle))
+        rows = segment_file(path, Path(tmp) / "out", model=model, key=key, tta=tta, weights_root=settings.weights,
+                            allow_mismatch=allow_mismatch)
+        bundles = segmentation_bundles(rows, card, path)
+        images = [SegmentedImage(image=row["image"], vessel_fraction_fov=row["vessel_fraction_fov"],
+                                 mask_png=_data_url(row["mask"]), probability_png=_data_url(row["probability"]),
+                                 overlay_png=_data_url(row["overlay"]), fhir_bundle=bundle,
+                                 warnings=list(row.get("warnings") or []))
+                  for row, bundle in zip(rows, bundles, strict=True)]
     return SegmentResponse(model=model, threshold=float(card.get("threshold", 0.5)), images=images)
 
 

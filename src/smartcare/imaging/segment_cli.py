@@ -73,26 +73,24 @@ def segment_cmd(
     tta: Annotated[bool, typer.Option(help="average predictions over flips")] = True,
     fhir: Annotated[Path | None, typer.Option(help="write FHIR R4 DiagnosticReport bundles (JSON list)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
+    allow_mismatch: Annotated[bool, typer.Option(help="run even when the input is not what the model expects "
+                                                      "(a warning is kept with the result)")] = False,
 ) -> None:
     """Segment vessels: writes a binary mask, a probability map and an overlay PNG per image (and a DICOM
     SEG for DICOM input)."""
 
-    from smartcare.imaging.segment_apply import segment_file
+    from smartcare.imaging.segment_apply import segment_file, segmentation_bundles
 
-    written = segment_file(input, out, model=model, overlay_path=overlay, key=key, tta=tta, device=device)
+    written = segment_file(input, out, model=model, overlay_path=overlay, key=key, tta=tta, device=device,
+                           allow_mismatch=allow_mismatch)
     for row in written:
+        for warning in row.get("warnings") or []:
+            typer.echo(f"WARNING: {warning}", err=True)
         typer.echo(json.dumps(row))
     if fhir is not None:
-        import numpy as np
-        from PIL import Image
-
         from smartcare.core.registry import load_card
-        from smartcare.imaging.report import segmentation_report
 
-        card = load_card(model)
-        bundles = [segmentation_report(np.asarray(Image.open(r["mask"])) > 0, card, source=r["image"],
-                                       probability=np.asarray(Image.open(r["probability"])) / 255.0)
-                   for r in written]
+        bundles = segmentation_bundles(written, load_card(model), input)
         fhir.parent.mkdir(parents=True, exist_ok=True)
         fhir.write_text(json.dumps(bundles, indent=1) + "\n")
         typer.echo(f"wrote {len(bundles)} FHIR bundle(s) to {fhir}")
