@@ -88,7 +88,7 @@ def classify(file: Annotated[UploadFile, File(description="DICOM, PNG or NPZ ima
     preds = [Prediction(index=int(r["index"]), source=str(r["source"]).replace(path.name, original, 1),
                         pred=int(r["pred"]), label=classes[int(r["pred"])] if classes else str(r["pred"]),
                         probabilities=[float(r[c]) for c in table.columns if c.startswith("p_")],
-                        warnings=[w.replace(path.name, original) for w in str(r["warnings"]).split(" | ") if w])
+                        warnings=[w.replace(path.name, original) for w in str(r.get("warnings", "")).split(" | ") if w])
              for r in table.to_dict("records")]
     if fhir:
         names = classes or [str(k) for k in range(len(preds[0].probabilities) if preds else 0)]

@@ -121,15 +121,17 @@ def load_images(path: Path | str, key: str | None = None, size: int = 28, expect
 
 def predictions_table(probs: np.ndarray, sources: list[str],
                       warnings: list[list[str]] | None = None) -> pd.DataFrame:
-    """(N, C) probabilities -> DataFrame ``index, source, pred, p_0 .. p_{C-1}, warnings``.
+    """(N, C) probabilities -> DataFrame ``index, source, pred, p_0 .. p_{C-1}`` (the issue's PRED.csv).
 
-    ``warnings`` holds each image's input-check warnings joined by " | " ('' when none).
+    A last column ``warnings`` (each image's input-check warnings joined by " | ") is added only when some
+    image has one, so the table keeps its documented shape for inputs the model expects.
     """
     table = pd.DataFrame({"index": np.arange(len(sources)), "source": sources,
                           "pred": probs.argmax(axis=1).astype(int)})
     for k in range(probs.shape[1]):
         table[f"p_{k}"] = probs[:, k].astype(float)
-    table["warnings"] = [" | ".join(w) for w in (warnings or [[] for _ in sources])]
+    if warnings and any(warnings):
+        table["warnings"] = [" | ".join(w) for w in warnings]
     return table
 
 

@@ -89,7 +89,7 @@ def classify(
 
     table, headers = classify_inputs(model, input, key=key, device=device, use_ray=ray,
                                      allow_mismatch=allow_mismatch)
-    for warning in dict.fromkeys(w for ws in table["warnings"] if ws for w in ws.split(" | ")):
+    for warning in dict.fromkeys(w for ws in table.get("warnings", []) if ws for w in ws.split(" | ")):
         typer.echo(f"WARNING: {warning}", err=True)
     bundles = _classification_bundles(model, table, headers) if fhir is not None else None
     _write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
@@ -118,7 +118,8 @@ def _classification_bundles(model: str, table, headers) -> list[dict]:
     names = list(card.get("classes") or [str(k) for k in range(probs.shape[1])])
     return [classification_report(p, names, card, source=str(src), warnings=[w for w in ws.split(" | ") if w],
                                   **dicom_context(h))
-            for p, src, ws, h in zip(probs, table["source"], table["warnings"], headers, strict=True)]
+            for p, src, ws, h in zip(probs, table["source"], table.get("warnings", [""] * len(table)), headers,
+                                     strict=True)]
 
 
 @app.command()
