@@ -49,7 +49,7 @@ def test_bad_input_is_problem_json(client):
 
 
 def test_validation_error_is_problem_json(client):
-    r = client.post("/_probe/echo", content=b"[1,", headers={"content-type": "application/json"})
+    r = client.post("/_probe/echo", content=b"[1]", headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert r.json()["title"] == "Request validation failed"
 
@@ -96,3 +96,10 @@ def test_unreachable_database_is_503_with_a_reason_not_500(tmp_path):
     r = client.get("/fhir/Patient")
     assert r.status_code == 503 and r.json()["resourceType"] == "OperationOutcome"
     assert r.json()["issue"][0]["code"] == "transient" and "127.0.0.1" not in r.text
+
+
+def test_malformed_json_body_is_400_naming_the_problem(client):
+    r = client.post("/_probe/echo", content=b'{"a": 1,,}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+    assert "not valid JSON" in r.json()["detail"]
+    assert client.post("/_probe/echo", json=["not", "an", "object"]).status_code == 422  # valid JSON, wrong shape

@@ -46,6 +46,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         errs = exc.errors()
+        bad_json = [e for e in errs if e.get("type") == "json_invalid"]
+        if bad_json:  # the body is not JSON at all: a 400 naming where, not a field-validation 422
+            where = bad_json[0].get("ctx", {}).get("error", "")
+            return problem_response(request.url.path, 400, "Malformed JSON body",
+                                    f"the request body is not valid JSON{': ' + where if where else ''} "
+                                    f"(at character {bad_json[0].get('loc', ('', '?'))[-1]})")
         parts = ["/".join(str(p) for p in e.get("loc", ())) + ": " + e.get("msg", "") for e in errs]
         exprs = [".".join(str(p) for p in e.get("loc", ())[1:]) for e in errs]
         return problem_response(request.url.path, 422, "Request validation failed", "; ".join(parts),

@@ -183,3 +183,10 @@ def test_capability_statement(client):
     assert {"name", "birthdate", "identifier", "_lastUpdated"} <= names
     assert {"transaction", "batch"} <= {i["code"] for i in rest["interaction"]}
     assert len(rest["resource"]) > 130
+
+
+def test_unsupported_body_type_is_415_and_capability_is_dated(client):
+    r = client.post(P, content=b"name=x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["issue"][0]["expression"] == ["Content-Type"]
+    date = client.get("/fhir/metadata").json()["date"]
+    assert date[:4].isdigit() and date != "2026-01-01"  # when this server started, not a constant

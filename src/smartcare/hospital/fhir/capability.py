@@ -6,6 +6,9 @@ from functools import lru_cache
 from typing import Any
 
 from smartcare.hospital.fhir.searchparams import INDEXED_TYPES, params_for, resource_types
+from smartcare.hospital.fhir.values import instant, now
+
+STARTED = instant(now())
 
 INTERACTIONS = [
     "read",
@@ -66,7 +69,7 @@ def capability_statement(base: str, software_version: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-01-01",
+        "date": STARTED,  # this server's own statement: dated when the process started
         "publisher": "smartcare",
         "kind": "instance",
         "software": {"name": "smartcare FHIR server", "version": software_version},

@@ -95,6 +95,9 @@ def parse_body(request: Request, body: bytes, what: str = "resource") -> Any:
             return from_xml(body)
         except FhirXmlError as err:
             raise FhirError(400, str(err), code="structure", expression=[err.path] if err.path else None) from None
+    if ctype and ctype not in JSON_FORMATS and ctype != "application/json-patch+json":
+        raise FhirError(415, f"Content-Type {ctype} is not supported; send {FHIR_JSON} or {FHIR_XML}",
+                        code="not-supported", expression=["Content-Type"])
     if not body:
         raise FhirError(400, f"The request needs a JSON {what} body", code="required")
     try:
