@@ -66,6 +66,25 @@ def _to(batch, device):
     return batch
 
 
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, epoch: int, best: float,
+                    best_epoch: int, best_state: dict | None, history: list[dict], **extra: Any) -> None:
+    """Write ``last.pt``: everything :func:`load_checkpoint` needs to resume after ``epoch``."""
+    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "best": best,
+                "best_epoch": best_epoch, "best_state": best_state, "history": history,
+                "rng": torch.get_rng_state(), **extra}, path)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    device: torch.device) -> tuple[int, float, int, dict | None, list[dict]]:
+    """Restore model, optimiser and RNG from ``path``; returns (start epoch, best, best epoch, best state,
+    history)."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optim"])
+    torch.set_rng_state(state["rng"])
+    return state["epoch"] + 1, state["best"], state["best_epoch"], state["best_state"], state["history"]
+
+
 def fit(model: torch.nn.Module, train_loader: Iterable, val_loader: Iterable | None, *,
         loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
         score_fn: Callable[[torch.nn.Module, Iterable, torch.device], float] | None,
@@ -90,12 +109,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, val_loader: Iterable | N
     if config.run_dir:
         config.run_dir.mkdir(parents=True, exist_ok=True)
     if config.resume and ckpt and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        start, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
-        best_state, history = state["best_state"], state["history"]
-        torch.set_rng_state(state["rng"])
+        start, best, best_epoch, best_state, history = load_checkpoint(ckpt, model, opt, device)
     began = time.time()
     for epoch in range(start, config.epochs):
         model.train()
@@ -120,10 +134,8 @@ def fit(model: torch.nn.Module, train_loader: Iterable, val_loader: Iterable | N
         if config.run_dir:
             with open(config.run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch,
-                        "best": best, "best_epoch": best_epoch, "best_state": best_state,
-                        "history": history, "rng": torch.get_rng_state(),
-                        "config": {k: str(v) for k, v in asdict(config).items()}}, ckpt)
+            save_checkpoint(ckpt, model, opt, epoch, best, best_epoch, best_state, history,
+                            config={k: str(v) for k, v in asdict(config).items()})
         if epoch - best_epoch >= config.patience:
             break
         if config.max_seconds is not None and time.time() - began >= config.max_seconds:

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from smartcare.core.device import choose_device
 from smartcare.core.errors import SmartcareError
 from smartcare.core.progress import progress
-from smartcare.core.training import seed_everything
+from smartcare.core.training import load_checkpoint, save_checkpoint, seed_everything
 
 LOSSES = ("l2", "l1", "l1-l2")
 SCHEDULES = ("constant", "cosine")
@@ -84,12 +84,7 @@ def fit_scheduled(model: torch.nn.Module, loader: Iterable, score_fn: Callable[[
     ckpt = run_dir / "last.pt"
     start, best, best_epoch, best_state, history = 0, -math.inf, -1, None, []
     if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        start, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
-        best_state, history = state["best_state"], state["history"]
-        torch.set_rng_state(state["rng"])
+        start, best, best_epoch, best_state, history = load_checkpoint(ckpt, model, opt, device)
     for epoch in range(start, plan.epochs):
         model.train()
         t0, total, n = time.time(), 0.0, 0
@@ -118,9 +113,7 @@ def fit_scheduled(model: torch.nn.Module, loader: Iterable, score_fn: Callable[[
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         with open(run_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "best": best,
-                    "best_epoch": best_epoch, "best_state": best_state, "history": history,
-                    "rng": torch.get_rng_state()}, ckpt)
+        save_checkpoint(ckpt, model, opt, epoch, best, best_epoch, best_state, history)
     if best_state is not None:
         model.load_state_dict(best_state)
     return best_epoch, history
