@@ -6,12 +6,9 @@ import json
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from smartcare.hospital.cds import hooks, hooks_api
 from smartcare.hospital.cds.hooks_models import CONTEXTS, Card, CDSRequest, CDSResponse, DiscoveryResponse, Feedback
-from smartcare.service.errors import install_error_handlers
 
 SERVICE = {
     "order-select": "pddi-order-select",
@@ -67,20 +64,9 @@ def _offline(request: httpx.Request) -> httpx.Response:
 
 
 @pytest.fixture()
-def client():
+def client(hooks_client):
     """The hooks app; its fhirServer is unreachable (the IG requests name https://dikb.org/baseDstu3)."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(hooks_api.router, prefix="/cds-services")
-    cache = hooks.CoordinationCache()
-    app.dependency_overrides[hooks_api.get_cache] = lambda: cache
-
-    def offline_client():
-        with httpx.Client(transport=httpx.MockTransport(_offline)) as c:
-            yield c
-
-    app.dependency_overrides[hooks_api.get_http_client] = offline_client
-    with TestClient(app) as c:
+    with hooks_client(_offline) as c:
         yield c
 
 
@@ -211,7 +197,7 @@ def test_invalid_json_and_unknown_service(client):
     assert client.post("/cds-services/nope", json={}).status_code == 404
 
 
-def test_missing_prefetch_is_fetched_from_fhir_server_with_token(requests_dir):
+def test_missing_prefetch_is_fetched_from_fhir_server_with_token(requests_dir, hooks_client):
     body = _load(requests_dir, "warfarin-nsaids-order-sign-no-coordination")
     prefetch = body.pop("prefetch")
     body["fhirServer"] = "https://ehr.example.org/fhir"
@@ -232,16 +218,7 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_token(requests_dir):
         )
         return httpx.Response(200, json=bundle)
 
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(hooks_api.router, prefix="/cds-services")
-
-    def mock_client():
-        with httpx.Client(transport=httpx.MockTransport(answer)) as c:
-            yield c
-
-    app.dependency_overrides[hooks_api.get_http_client] = mock_client
-    with TestClient(app) as c:
+    with hooks_client(answer) as c:
         cards = c.post("/cds-services/pddi-order-sign", json=body).json()["cards"]
     assert _matches(cards, W_CRIT)
     assert ("/fhir/Condition", "f101", "Bearer tok123") in seen and len(seen) == len(hooks.MED_PREFETCH)
@@ -317,7 +294,7 @@ def test_spec_examples_validate_against_models(shared_data):
     Feedback.model_validate({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "t"}]})
 
 
-def test_prefetch_fetch_runs_off_the_event_loop():
+def test_prefetch_fetch_runs_off_the_event_loop(hooks_client):
     """A blocking prefetch fetch must not stall the event loop (fhirServer may be this very service)."""
     import asyncio
 
@@ -331,17 +308,8 @@ def test_prefetch_fetch_runs_off_the_event_loop():
             on_loop.append(False)
         return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
 
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(hooks_api.router, prefix="/cds-services")
-
-    def mock_client():
-        with httpx.Client(transport=httpx.MockTransport(answer)) as c:
-            yield c
-
-    app.dependency_overrides[hooks_api.get_http_client] = mock_client
     body = {"hook": "patient-view", "hookInstance": "x", "fhirServer": "https://ehr.example.org/fhir",
             "context": {"patientId": "p1", "userId": "Practitioner/1"}}
-    with TestClient(app) as c:
+    with hooks_client(answer) as c:
         assert c.post("/cds-services/smartcare-scores", json=body).status_code == 200
     assert on_loop and not any(on_loop)

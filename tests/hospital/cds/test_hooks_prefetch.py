@@ -71,19 +71,6 @@ class FakeFhir:
         return httpx.Response(200, json=bundle)
 
 
-def _app(handler) -> TestClient:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(hooks_api.router, prefix="/cds-services")
-
-    def mock_client():
-        with httpx.Client(transport=httpx.MockTransport(handler)) as c:
-            yield c
-
-    app.dependency_overrides[hooks_api.get_http_client] = mock_client
-    return TestClient(app)
-
-
 def _body(prefetch: dict | None = None, server: bool = True, token: str = "tok") -> dict:
     body = {"hook": "patient-view", "hookInstance": "h1", "context": {"patientId": "p1", "userId": "Practitioner/1"}}
     if server:
@@ -108,9 +95,9 @@ def test_templates_ask_for_the_score_observations_newest_first_in_big_pages():
     assert all("_count=200" in t for k, t in hooks.MED_PREFETCH.items() if k != "item1")
 
 
-def test_observations_are_fetched_through_every_next_page_with_the_token():
+def test_observations_are_fetched_through_every_next_page_with_the_token(hooks_client):
     fake = FakeFhir()
-    resp = _app(fake).post("/cds-services/smartcare-scores", json=_body())
+    resp = hooks_client(fake).post("/cds-services/smartcare-scores", json=_body())
     assert resp.status_code == 200, resp.text
     news2 = _card(resp.json()["cards"], "NEWS2")
     assert news2["extension"]["smartcare-score"]["total"] >= 7 and news2["indicator"] == "critical"
@@ -121,20 +108,20 @@ def test_observations_are_fetched_through_every_next_page_with_the_token():
         "patient", "observations", "conditions", "medications"]
 
 
-def test_a_paged_prefetch_bundle_is_completed_from_fhir_server():
+def test_a_paged_prefetch_bundle_is_completed_from_fhir_server(hooks_client):
     fake = FakeFhir()
     first = fake(httpx.Request("GET", f"{BASE}/Observation?patient=p1", headers={"authorization": "Bearer tok"}))
     prefetch = {"patient": PATIENT, "observations": first.json(), "conditions": None, "medications": None}
     fake.seen.clear()
-    resp = _app(fake).post("/cds-services/smartcare-scores", json=_body(prefetch))
+    resp = hooks_client(fake).post("/cds-services/smartcare-scores", json=_body(prefetch))
     assert resp.status_code == 200 and _card(resp.json()["cards"], "NEWS2")["indicator"] == "critical"
     assert [s[1].get("_offset") for s in fake.seen] == ["20", "40", "60", "80"]  # only the missing pages
 
 
-def test_a_partial_prefetch_is_completed_and_null_keys_are_not_refetched():
+def test_a_partial_prefetch_is_completed_and_null_keys_are_not_refetched(hooks_client):
     fake = FakeFhir()
     obs = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": o} for o in _synthea_like()]}
-    resp = _app(fake).post("/cds-services/smartcare-scores",
+    resp = hooks_client(fake).post("/cds-services/smartcare-scores",
                            json=_body({"patient": PATIENT, "observations": obs, "medications": None}))
     assert resp.status_code == 200
     assert [s[0] for s in fake.seen] == ["/fhir/Condition"]  # only the key the client left out
@@ -155,15 +142,15 @@ def test_a_partial_prefetch_is_completed_and_null_keys_are_not_refetched():
         (FakeFhir(status=500), _body(), "HTTP 500"),
     ],
 )
-def test_needed_data_that_cannot_be_obtained_is_a_412(handler, body, reason):
-    resp = _app(handler).post("/cds-services/smartcare-scores", json=body)
+def test_needed_data_that_cannot_be_obtained_is_a_412(handler, body, reason, hooks_client):
+    resp = hooks_client(handler).post("/cds-services/smartcare-scores", json=body)
     assert resp.status_code == 412, resp.text
     detail = resp.json()["detail"]
     assert reason in detail and "observations" in detail and "patient" in detail
     assert resp.json()["title"] == "Precondition Failed"
 
 
-def test_unreachable_server_is_asked_once_then_given_up():
+def test_unreachable_server_is_asked_once_then_given_up(hooks_client):
     calls = []
 
     def refuse(request):
@@ -172,48 +159,51 @@ def test_unreachable_server_is_asked_once_then_given_up():
 
     obs = {"resourceType": "Bundle", "type": "searchset",
            "entry": [{"resource": _obs(i, code, v, 1)} for i, (code, v) in enumerate(NEWS2)]}
-    resp = _app(refuse).post("/cds-services/smartcare-scores", json=_body({"patient": PATIENT, "observations": obs}))
+    resp = hooks_client(refuse).post("/cds-services/smartcare-scores",
+                                     json=_body({"patient": PATIENT, "observations": obs}))
     assert resp.status_code == 200 and len(calls) == 1  # optional keys: reported, not fatal
     unavailable = resp.json()["extension"]["smartcare-prefetch"]["unavailable"]
     assert set(unavailable) == {"conditions", "medications"} and "unreachable" in unavailable["conditions"]
     assert "could not be obtained: conditions" in _card(resp.json()["cards"], "NEWS2")["detail"]
 
 
-def test_operation_outcome_in_prefetch_is_not_refetched_and_a_needed_one_is_a_412():
+def test_operation_outcome_in_prefetch_is_not_refetched_and_a_needed_one_is_a_412(hooks_client):
     fake = FakeFhir()
     oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout",
                                                            "diagnostics": "lab system down"}]}
-    resp = _app(fake).post("/cds-services/smartcare-scores", json=_body({"patient": PATIENT, "observations": oo}))
+    resp = hooks_client(fake).post("/cds-services/smartcare-scores",
+                                   json=_body({"patient": PATIENT, "observations": oo}))
     assert resp.status_code == 412 and "lab system down" in resp.json()["detail"]
     assert "/fhir/Observation" not in [s[0] for s in fake.seen]
 
 
-def test_next_links_off_the_fhir_server_are_not_followed_with_the_token():
+def test_next_links_off_the_fhir_server_are_not_followed_with_the_token(hooks_client):
     fake = FakeFhir()
     page = {"resourceType": "Bundle", "type": "searchset", "entry": [],
             "link": [{"relation": "next", "url": "https://evil.example.com/steal?page=2"}]}
-    resp = _app(fake).post("/cds-services/smartcare-scores", json=_body({"patient": PATIENT, "observations": page}))
+    resp = hooks_client(fake).post("/cds-services/smartcare-scores",
+                                   json=_body({"patient": PATIENT, "observations": page}))
     assert resp.status_code == 412 and "not on fhirServer" in resp.json()["detail"]
     assert not any("evil" in p for p, _, _ in fake.seen)
 
 
-def test_endless_paging_stops():
+def test_endless_paging_stops(hooks_client):
     def loop(request):
         nxt = {"relation": "next", "url": f"{BASE}/Observation?_offset=1"}
         return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": [], "link": [nxt]})
 
-    resp = _app(loop).post("/cds-services/smartcare-scores", json=_body({"patient": PATIENT}))
+    resp = hooks_client(loop).post("/cds-services/smartcare-scores", json=_body({"patient": PATIENT}))
     assert resp.status_code == 412 and f"more than {MAX_PAGES} pages" in resp.json()["detail"]
 
 
-def test_order_hooks_need_their_medications_and_conditions():
+def test_order_hooks_need_their_medications_and_conditions(hooks_client):
     body = {"hook": "order-sign", "hookInstance": "x", "context": {
         "patientId": "p1", "userId": "Practitioner/1",
         "draftOrders": {"resourceType": "Bundle", "entry": []}}}
-    resp = _app(FakeFhir()).post("/cds-services/pddi-order-sign", json=body)
+    resp = hooks_client(FakeFhir()).post("/cds-services/pddi-order-sign", json=body)
     assert resp.status_code == 412 and "item2" in resp.json()["detail"] and "item6" in resp.json()["detail"]
     body["prefetch"] = {"item2": None, "item6": None}  # null: the client has no data -- satisfied
-    resp = _app(FakeFhir()).post("/cds-services/pddi-order-sign", json=body)
+    resp = hooks_client(FakeFhir()).post("/cds-services/pddi-order-sign", json=body)
     assert resp.status_code == 200 and resp.json()["cards"] == []
 
 
