@@ -375,3 +375,17 @@ def test_stored_content_that_xml_cannot_hold_is_406(client):
     # ... but not written as XML: a 406 OperationOutcome (itself in XML) names the element
     assert r.status_code == 406 and r.headers["content-type"].startswith(XML)
     assert "EffectEvidenceSynthesis.colour: unknown element" in from_xml(r.content)["issue"][0]["diagnostics"]
+
+
+def test_paging_links_keep_the_requested_format(client):
+    for i in range(3):
+        xml = PATIENT_XML.replace(b"Xmlberg", f"Pagerxml{i}".encode()) if isinstance(PATIENT_XML, bytes) \
+            else PATIENT_XML.replace("Xmlberg", f"Pagerxml{i}")
+        assert client.post("/fhir/Patient", content=xml, headers={"Content-Type": XML}).status_code == 201
+    r = client.get("/fhir/Patient?family=Pagerxml&_count=2&_format=xml")
+    bundle = from_xml(r.content)
+    nxt = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+    assert "_format=xml" in nxt
+    page2 = client.get(nxt.replace("http://testserver", ""))
+    assert page2.status_code == 200 and page2.headers["content-type"].startswith(XML)
+    assert len(from_xml(page2.content)["entry"]) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
@@ -71,6 +72,7 @@ def render(request: Request, body: Any, status: int = 200, headers: dict[str, st
         xml = wants_xml(request)
     except FhirError:
         xml = False  # the 406 itself is reported in JSON
+    _keep_format_in_links(request, body)
     if xml:
         try:
             return Response(to_xml(body, pretty=pretty), status_code=status, media_type=FHIR_XML, headers=headers)
@@ -83,6 +85,19 @@ def render(request: Request, body: Any, status: int = 200, headers: dict[str, st
         media_type=FHIR_JSON,
         headers=headers,
     )
+
+
+def _keep_format_in_links(request: Request, body: Any) -> None:
+    """Paging links of a Bundle answer carry the request's ``_format``/``_pretty``, so following ``next``
+    keeps the representation the client asked for in the query."""
+    keep = [(k, request.query_params[k]) for k in ("_format", "_pretty") if k in request.query_params]
+    if not keep or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        return
+    for link in body.get("link") or []:
+        url = link.get("url", "")
+        extra = urlencode([(k, v) for k, v in keep if f"{k}=" not in url])
+        if extra:
+            link["url"] = url + ("&" if "?" in url else "?") + extra
 
 
 def parse_body(request: Request, body: bytes, what: str = "resource") -> Any:
