@@ -41,8 +41,16 @@ def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tupl
 
 
 def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_peak: float | None = None,
-                  self_ensemble: bool = False) -> tuple[np.ndarray, float]:
-    """(H, W) or (H, W, 3) uint8 -> (denoised uint8 of the same shape, the mean sigma used)."""
+                  self_ensemble: bool = False, adapt_steps: int = 0) -> tuple[np.ndarray, float]:
+    """(H, W) or (H, W, 3) uint8 -> (denoised uint8 of the same shape, the mean sigma used).
+
+    ``adapt_steps`` > 0 first fine-tunes a copy of the model on each channel itself (Recorrupted-to-
+    Recorrupted, ``enhance_adapt``; Gaussian noise of the given ``sigma`` only). Measured at sigma 25: about
+    +0.1 dB on CT slices unlike the training data, -0.04 dB on DRIVE, 12 s per 256 px image on CPU."""
+    if adapt_steps and sigma is None:
+        raise SmartcareError("--adapt-steps needs --sigma: adaptation assumes Gaussian noise of a known level")
+    if adapt_steps < 0:
+        raise SmartcareError("--adapt-steps must be >= 0")
     if sigma is not None and poisson_peak is not None:
         raise SmartcareError("give either --sigma (Gaussian) or --poisson-peak, not both")
     if sigma is not None and not 0 <= sigma <= 100:
@@ -56,14 +64,20 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
         level = (poisson_sigma_map(ch, poisson_peak) if poisson_peak is not None
                  else sigma if sigma is not None else estimate_noise_sigma(ch))
         used.append(float(np.mean(level)))
-        outs.append(np.clip(denoise(model, ch, level, self_ensemble=self_ensemble), 0, 255).round().astype(np.uint8))
+        net = model
+        if adapt_steps:
+            from smartcare.imaging.enhance_adapt import AdaptSettings, adapt
+
+            net = adapt(model, ch, float(sigma), AdaptSettings(steps=adapt_steps))[0]
+        outs.append(np.clip(denoise(net, ch, level, self_ensemble=self_ensemble), 0, 255).round().astype(np.uint8))
     out = outs[0] if image.ndim == 2 else np.stack(outs, axis=-1)
     return out, float(np.mean(used))
 
 
 def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", sigma: float | None = None,
                  poisson_peak: float | None = None, key: str | None = None,
-                 weights_root: Path | str | None = None, self_ensemble: bool = False) -> list[dict[str, Any]]:
+                 weights_root: Path | str | None = None, self_ensemble: bool = False,
+                 adapt_steps: int = 0) -> list[dict[str, Any]]:
     """Denoise every image in ``input``; ``out`` is a PNG for a single image, else a folder.
 
     ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``), at 8 times the cost."""
@@ -80,7 +94,7 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
     warnings = input_warnings(input, images, card, model, header=dicom_header(input))
     rows = []
     for name, image in images:
-        result, used = denoise_image(net, image, sigma, poisson_peak, self_ensemble)
+        result, used = denoise_image(net, image, sigma, poisson_peak, self_ensemble, adapt_steps)
         path = out if single else out / f"{name}_denoised.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -29,13 +29,15 @@ def enhance_cmd(
     poisson_peak: Annotated[float | None, typer.Option(help="photons at white, for Poisson noise")] = None,
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ")] = None,
     self_ensemble: Annotated[bool, typer.Option(help="average the 8 flips/rotations (8x slower)")] = False,
+    adapt_steps: Annotated[int, typer.Option(help="first adapt the model to each image itself (needs --sigma; "
+                                                   "100 tested: ~+0.1 dB on CT, ~12 s per 256 px image)")] = 0,
 ) -> None:
     """Denoise images with the shipped denoiser and write 8-bit PNGs."""
 
     from smartcare.imaging.enhance_apply import enhance_file
 
     for row in enhance_file(input, out, model=model, sigma=sigma, poisson_peak=poisson_peak, key=key,
-                            self_ensemble=self_ensemble):
+                            self_ensemble=self_ensemble, adapt_steps=adapt_steps):
         typer.echo(json.dumps(row))
 
 
