@@ -26,3 +26,8 @@ class ModelNotFoundError(SmartcareError, LookupError):
 
     status = 404
     title = "Model not found"
+
+
+# What an HTTP client is told when the database cannot be reached (503); the driver's own message is
+# never shown, since it may quote SQL parameters.
+DATABASE_UNAVAILABLE = "the database is unreachable or unavailable; check SMARTCARE_DATABASE_URL and retry"

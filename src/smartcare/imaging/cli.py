@@ -15,6 +15,14 @@ segment_cli.register(app)
 enhance_cli.register(app)
 
 
+def _echo_metrics(name: str, card: dict) -> None:
+    """One line per split of a classifier card: AUC and ACC with their bootstrap intervals."""
+    for split, m in card["metrics"].items():
+        auc, acc = m["auc"], m["acc"]
+        typer.echo(f"{name} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
+                   f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
+
+
 @app.command()
 def train(
     dataset: Annotated[str, typer.Option(help="pneumoniamnist or breastmnist")] = "pneumoniamnist",
@@ -40,10 +48,7 @@ def train(
     settings = TrainSettings(dataset=dataset, arch=arch, epochs=epochs, pretrain_epochs=pretrain_epochs,
                              batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
     _, card = run_training(settings, weights_root=weights_root)
-    for split, m in card["metrics"].items():
-        auc, acc = m["auc"], m["acc"]
-        typer.echo(f"{card['name']} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
-                   f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
+    _echo_metrics(card["name"], card)
 
 
 @app.command()
@@ -60,16 +65,13 @@ def ensemble(
 
     card = make_ensemble(dataset, [m.strip() for m in members.split(",") if m.strip()], name,
                          root=members_root, out_root=weights_root)
-    for split, m in card["metrics"].items():
-        auc, acc = m["auc"], m["acc"]
-        typer.echo(f"{name} {split}: AUC {auc[0]:.4f} [{auc[1]:.4f}, {auc[2]:.4f}]  "
-                   f"ACC {acc[0]:.4f} [{acc[1]:.4f}, {acc[2]:.4f}]  (n={m['n']})")
+    _echo_metrics(name, card)
 
 
 @app.command()
 def classify(
     input: Annotated[Path, typer.Option("--input", help="NPZ, PNG, DICOM file, or a folder of them")],
-    out: Annotated[Path, typer.Option("--out", help="CSV to write (index, source, pred, p_0, p_1, ..., warnings)")],
+    out: Annotated[Path, typer.Option("--out", help="CSV: index, source, pred, p_0, p_1, ... (+ warnings if any)")],
     model: Annotated[str, typer.Option(help="shipped model name")] = "pneumoniamnist",
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ (e.g. test_images)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",

@@ -116,10 +116,10 @@ def adapt(model: nn.Module, noisy: np.ndarray, sigma: float, settings: AdaptSett
 
 
 def adapt_and_denoise(model: nn.Module, noisy: np.ndarray, sigma: float, steps: int = 100, lr: float = 3e-5,
-                      seed: int = 0, **options) -> np.ndarray:
+                      seed: int = 0, self_ensemble: bool = False, **options) -> np.ndarray:
     """Adapt a copy of ``model`` to ``noisy`` (see ``adapt``; ``options`` are other ``AdaptSettings``
     fields), then denoise it: (H, W) on 0-255 in, (H, W) float on 0-255 out. ``steps=0`` is plain
-    ``enhance.denoise``."""
+    ``enhance.denoise``; ``self_ensemble`` averages the 8 flips/rotations as there."""
     settings = AdaptSettings(steps=steps, lr=lr, seed=seed, **options)
     net = adapt(model, noisy, sigma, settings)[0] if steps else model
-    return denoise(net, noisy, sigma)
+    return denoise(net, noisy, sigma, self_ensemble=self_ensemble)

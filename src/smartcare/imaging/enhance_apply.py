@@ -64,12 +64,13 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
         level = (poisson_sigma_map(ch, poisson_peak) if poisson_peak is not None
                  else sigma if sigma is not None else estimate_noise_sigma(ch))
         used.append(float(np.mean(level)))
-        net = model
         if adapt_steps:
-            from smartcare.imaging.enhance_adapt import AdaptSettings, adapt
+            from smartcare.imaging.enhance_adapt import adapt_and_denoise
 
-            net = adapt(model, ch, float(sigma), AdaptSettings(steps=adapt_steps))[0]
-        outs.append(np.clip(denoise(net, ch, level, self_ensemble=self_ensemble), 0, 255).round().astype(np.uint8))
+            out = adapt_and_denoise(model, ch, float(sigma), steps=adapt_steps, self_ensemble=self_ensemble)
+        else:
+            out = denoise(model, ch, level, self_ensemble=self_ensemble)
+        outs.append(np.clip(out, 0, 255).round().astype(np.uint8))
     out = outs[0] if image.ndim == 2 else np.stack(outs, axis=-1)
     return out, float(np.mean(used))
 

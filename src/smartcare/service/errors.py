@@ -14,10 +14,9 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smartcare.core.errors import SmartcareError
+from smartcare.core.errors import DATABASE_UNAVAILABLE, SmartcareError
 
 log = logging.getLogger("smartcare.errors")
-DATABASE_UNAVAILABLE = "the database is unreachable or unavailable; check SMARTCARE_DATABASE_URL and retry"
 
 _FHIR_CODES = {400: "invalid", 401: "security", 403: "forbidden", 404: "not-found", 405: "not-supported",
                409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 422: "processing",

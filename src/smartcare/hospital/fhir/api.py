@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 
 from smartcare import __version__
+from smartcare.core.errors import DATABASE_UNAVAILABLE
 from smartcare.hospital.fhir import searchset
 from smartcare.hospital.fhir.bundle import BundleProcessor
 from smartcare.hospital.fhir.capability import capability_statement
@@ -29,7 +30,6 @@ from smartcare.hospital.fhir.values import http_date
 
 FHIR_PREFIX = "/fhir"  # where the service mounts this router
 log = logging.getLogger(__name__)
-DATABASE_UNAVAILABLE = "the database is unreachable or unavailable; check SMARTCARE_DATABASE_URL and retry"
 
 
 class FhirRoute(APIRoute):

@@ -18,9 +18,9 @@ from smartcare.hospital.fhir import matching
 from smartcare.hospital.fhir.db import INDEX_TABLES, resources
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.searchparams import SearchParam, params_for
-from smartcare.hospital.fhir.sqlcmp import like_escape, ordered
+from smartcare.hospital.fhir.sqlcmp import date_match, like_escape, number_match
 from smartcare.hospital.fhir.terminology import SearchContext
-from smartcare.hospital.fhir.values import date_range, norm_string, number_range, split_prefix
+from smartcare.hospital.fhir.values import norm_string
 
 
 def pair_condition(rtype: str, p: SearchParam, raw: str) -> ColumnElement[bool]:
@@ -42,22 +42,10 @@ def pair_condition(rtype: str, p: SearchParam, raw: str) -> ColumnElement[bool]:
     elif second.type == "string":
         conds.append(c.c2_code.like(like_escape(norm_string(right)) + "%", escape="\\"))
     elif second.type == "date":
-        prefix, text = split_prefix(right)
-        try:
-            lo, hi = date_range(text)
-        except ValueError:
-            raise FhirError(400, f"Invalid date '{right}' in '{p.code}'", expression=[p.code]) from None
-        conds.append(ordered((c.c2_low, c.c2_high), prefix, lo, hi))
+        conds.append(date_match((c.c2_low, c.c2_high), right, p.code))
     else:  # quantity or number
-        prefix, text = split_prefix(right)
-        num, *unit = text.split("|", 2)
-        try:
-            val, lo, hi = number_range(num)
-        except ValueError:
-            raise FhirError(400, f"Invalid number '{right}' in '{p.code}'", expression=[p.code]) from None
-        if prefix not in ("eq", "ne", "ap"):
-            lo = hi = val
-        conds.append(ordered((c.c2_value, c.c2_value), prefix, lo, hi, val))
+        cond, unit = number_match(c.c2_value, right, p.code)
+        conds.append(cond)
         if len(unit) == 2 and unit[0]:
             conds.append(c.c2_system == unit[0])
         if unit and unit[-1]:

@@ -23,9 +23,9 @@ from smartcare.hospital.fhir import composite, matching
 from smartcare.hospital.fhir.db import INDEX_TABLES, idx_reference, resources
 from smartcare.hospital.fhir.outcome import FhirError
 from smartcare.hospital.fhir.searchparams import RESULT_PARAMS, SearchParam, params_for
-from smartcare.hospital.fhir.sqlcmp import like_escape, ordered
+from smartcare.hospital.fhir.sqlcmp import date_match, like_escape, number_match
 from smartcare.hospital.fhir.terminology import SearchContext
-from smartcare.hospital.fhir.values import PREFIXES, date_range, norm_string, number_range, split_prefix
+from smartcare.hospital.fhir.values import PREFIXES, norm_string
 
 _ORDERED_TYPES = ("date", "number", "quantity")
 # Modifiers per parameter type (reference parameters also take a resource type, ``:Patient``).
@@ -67,10 +67,6 @@ def split_values(value: str) -> list[str]:
         i += 1
     out.append("".join(cur))
     return out
-
-
-def _prefix(value: str, allowed: bool) -> tuple[str, str]:
-    return split_prefix(value) if allowed else ("eq", value)
 
 
 def _need(ctx: SearchContext | None, code: str, modifier: str) -> SearchContext:
@@ -138,22 +134,9 @@ def _value_condition(
             return func.substr(raw, 1, func.length(c.value)) == c.value
         return c.value == raw
     if t == "date":
-        prefix, text = _prefix(raw, True)
-        try:
-            lo, hi = date_range(text)
-        except ValueError:
-            raise FhirError(400, f"Invalid date '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
-        return ordered((c.low, c.high), prefix, lo, hi)
+        return date_match((c.low, c.high), raw, p.code)
     if t in ("number", "quantity"):
-        prefix, text = _prefix(raw, True)
-        num, *unit = text.split("|", 2)
-        try:
-            val, lo, hi = number_range(num)
-        except ValueError:
-            raise FhirError(400, f"Invalid number '{raw}' for parameter '{p.code}'", expression=[p.code]) from None
-        if prefix not in ("eq", "ne", "ap"):
-            lo = hi = val
-        cond = ordered((c.value, c.value), prefix, lo, hi, val)
+        cond, unit = number_match(c.value, raw, p.code)
         if t == "quantity" and unit:
             system, code = (unit + [""])[:2] if len(unit) > 1 else ("", unit[0])
             if system:
