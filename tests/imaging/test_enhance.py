@@ -95,10 +95,13 @@ def test_shipped_denoiser_beats_the_noisy_input_and_records_its_comparison(clean
 
     net, card = load_denoiser("denoise")
     assert card["task"] == "image-denoising" and "psnr_sigma25" in card["metrics"]["val"]
-    table = compare(net, images=[("drive-01", clean_crop)], methods=("noisy", "ours"), log=lambda *_: None)
+    unguided, _ = load_denoiser("denoise-unet")
+    table = compare(net, images=[("drive-01", clean_crop)], methods=("noisy", "ours"), log=lambda *_: None,
+                    others={"unguided": unguided})
     for cond in ("gaussian-15", "gaussian-25", "gaussian-50", "poisson-30"):
         got = table[cond]["drive"]
         assert got["ours"]["psnr"] > got["noisy"]["psnr"] + 3, (cond, got)
+        assert got["unguided"]["psnr"] > got["noisy"]["psnr"] + 3, (cond, got)
 
 
 def test_enhance_file_and_http(tmp_path, clean_crop):
@@ -189,3 +192,107 @@ def test_train_denoiser_no_ship_leaves_weights_alone(tmp_path):
     assert card["training"]["schedule"] == "cosine"
     res = CliRunner().invoke(app, ["train-denoiser", "--channels", "8,x", "--arch", "unet", "--no-ship"])
     assert res.exit_code == 2 and "--channels" in res.output
+
+
+def test_guided_unet_reads_its_guide_and_can_start_from_an_unguided_model():
+    from smartcare.imaging.enhance import build_denoiser, init_from_unguided
+
+    torch.manual_seed(0)
+    plain = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16)))
+    net = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16), guide="bm3d"))
+    assert net.guided and net.head.in_channels == 9 and not getattr(plain, "guided", False)
+    rng = np.random.default_rng(0)
+    img, g1, g2 = (rng.random((30, 41)) * 255 for _ in range(3))
+    assert not np.allclose(denoise(net, img, 25.0, guide=g1), denoise(net, img, 25.0, guide=g2))  # guide is read
+    init_from_unguided(net, plain.state_dict())  # guide weights zero: exactly the unguided network
+    for kw in ({}, {"self_ensemble": True}):
+        np.testing.assert_allclose(denoise(net, img, 25.0, guide=g1, **kw), denoise(plain, img, 25.0, **kw),
+                                   atol=1e-4)
+    with pytest.raises(SmartcareError, match="same --channels"):
+        init_from_unguided(net, build_denoiser(DenoiseConfig(arch="unet", channels=(8, 32))).state_dict())
+    with pytest.raises(SmartcareError, match="guide"):
+        net(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))
+    with pytest.raises(SmartcareError, match="unet"):
+        DenoiseConfig(arch="ffdnet", guide="bm3d")
+    with pytest.raises(SmartcareError, match="guide"):
+        DenoiseConfig(arch="unet", guide="nlm")
+
+
+def test_guided_denoise_computes_bm3d_when_no_guide_is_given(clean_crop):
+    from smartcare.imaging.enhance import bm3d_guide, build_denoiser
+
+    net = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16), guide="bm3d"))
+    noisy = add_gaussian(clean_crop, 25, np.random.default_rng(3))
+    guide = bm3d_guide(noisy, 25.0)
+    np.testing.assert_allclose(guide, bm3d_denoise(noisy, 25.0), atol=1e-2)
+    np.testing.assert_allclose(denoise(net, noisy, 25.0), denoise(net, noisy, 25.0, guide=guide), atol=1e-2)
+    assert psnr_ssim(clean_crop, guide)[0] > psnr_ssim(clean_crop, noisy)[0] + 8
+    counts = add_poisson(clean_crop, 30.0, np.random.default_rng(4))
+    assert psnr_ssim(clean_crop, bm3d_guide(counts, 0.0, poisson_peak=30.0))[0] > psnr_ssim(clean_crop, counts)[0] + 5
+
+
+def test_bank_patches_keep_clean_noisy_and_guide_aligned():
+    from smartcare.imaging.enhance_train import build_guided_bank
+
+    rng = np.random.default_rng(0)
+    ramp = np.add.outer(np.arange(48.0), np.arange(48.0) * 3).astype(np.float32)  # no symmetry
+    bank = [(ramp, ramp + 1, np.full_like(ramp, 5.0), ramp * 2)]
+    loader = NoisyPatches([ramp], steps=3, batch_size=4, patch=16, seed=1, bank=bank)
+    for noisy, smap, clean, guide in loader:
+        assert noisy.shape == guide.shape == (4, 1, 16, 16)
+        torch.testing.assert_close(noisy, clean + 1 / 255)  # same crop, rotation and flip for all four
+        torch.testing.assert_close(guide, clean * 2)
+        assert torch.allclose(smap, torch.full_like(smap, 5 / 255))
+    assert torch.isfinite(denoise_loss(__import__("smartcare.imaging.enhance", fromlist=["x"]).build_denoiser(
+        DenoiseConfig(arch="unet", channels=(8, 16), guide="bm3d")), next(iter(loader))))
+    images = [rng.random((40, 40)).astype(np.float32) * 255, np.full((50, 50), 100.0, np.float32)]
+    real = build_guided_bank(images, [0.0, 1.0], n=2, crop=32, seed=0, workers=1)
+    for clean, noisy, smap, guide in real:  # all from the flat image (weight 1); BM3D beats the noise
+        assert clean.shape == noisy.shape == smap.shape == guide.shape == (32, 32)
+        assert np.all(clean == 100) and np.abs(guide - 100).mean() < np.abs(noisy - 100).mean() + 1e-6
+    with pytest.raises(SmartcareError, match="at least"):
+        NoisyPatches([ramp], steps=1, batch_size=1, patch=64, seed=0, bank=bank)
+
+
+def test_training_images_hold_no_test_image(shared_data):
+    from smartcare.imaging.enhance_train import GROUP_WEIGHTS, training_images
+
+    images, weights, val = training_images(shared_data)
+    assert len(images) == len(weights) and sum(weights) == pytest.approx(sum(GROUP_WEIGHTS.values()))
+    assert len(val) == 3 and all(v.shape == (256, 256) for v in val)
+    assert all(0 <= im.min() and im.max() <= 255 and min(im.shape) >= 64 for im in images)
+    from smartcare.imaging.enhance import ct_slices
+
+    held_out = [im for _, im in ct_slices(shared_data) + drive_green("test", shared_data)]
+    for im in images:  # neither a test image (whole CT slices, DRIVE test) nor the validation CT slice
+        assert not any(im.shape == t.shape and np.array_equal(im, t) for t in held_out)
+        assert im.shape != (512, 512) or not np.array_equal(centre_crop(im, 256), val[2])
+
+
+def test_train_guided_denoiser_cli_records_the_guide(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from smartcare.imaging.cli import app
+    from smartcare.imaging.enhance_apply import denoise_image
+
+    args = ["train-denoiser", "--arch", "unet", "--channels", "8,16", "--guide", "bm3d", "--bank", "3",
+            "--bank-crop", "40", "--workers", "1", "--epochs", "1", "--steps", "2", "--batch-size", "2",
+            "--patch", "32", "--no-compare", "--threads", "1", "--weights-root", str(tmp_path / "w")]
+    res = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "w" / "denoise" / "card.json").read_text())
+    assert card["config"]["guide"] == "bm3d" and "--guide bm3d --bank 3 --bank-crop 40" in card["command"]
+    assert "BM3D-guided" in card["architecture"]
+    from smartcare.imaging.enhance_apply import load_denoiser
+
+    net, _ = load_denoiser("denoise", tmp_path / "w")
+    with pytest.raises(SmartcareError, match="adapt"):
+        denoise_image(net, np.zeros((16, 16), np.uint8), sigma=25, adapt_steps=5)
+    res = CliRunner().invoke(app, [*args[:-2], "--bank-crop", "16", "--no-ship"])
+    assert res.exit_code == 2 and "--bank-crop" in res.output
+    assert list((tmp_path / "run").glob("bank-3-40-0.npz"))  # kept for a rerun
+    res = CliRunner().invoke(app, [*args[:-2], "--init", "denoise", "--weights-root", str(tmp_path / "w2"),
+                                   "--run-dir", str(tmp_path / "run")])  # the shipped unguided model
+    assert res.exit_code == 2 and "same --channels" in res.output

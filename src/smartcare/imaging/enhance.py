@@ -39,6 +39,7 @@ class DenoiseConfig:
     channels: tuple[int, ...] = (32, 64, 128)  # unet: widths per level (level 1 at half resolution)
     blocks: int = 1  # unet: residual blocks per level and side
     batch_norm: bool = True  # ffdnet: BN between convs (as in DnCNN/FFDNet)
+    guide: str = ""  # unet only: "bm3d" = the network also reads BM3D's estimate and corrects it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -48,6 +49,10 @@ class DenoiseConfig:
             raise SmartcareError("denoiser needs depth >= 2 and width >= 4")
         if self.arch == "unet" and (not self.channels or min(self.channels) < 4 or self.blocks < 1):
             raise SmartcareError("unet denoiser needs channels >= 4 and blocks >= 1")
+        if self.guide not in ("", "bm3d"):
+            raise SmartcareError(f"unknown denoiser guide {self.guide!r}: use bm3d or none")
+        if self.guide and self.arch != "unet":
+            raise SmartcareError("a guided denoiser needs --arch unet")
 
 
 class FFDNet(nn.Module):
@@ -96,13 +101,19 @@ class DenoiseUNet(nn.Module):
     upsampling and additive skips, no batch norm. To keep the cost of FFDNet's class it starts, as FFDNet
     does, from the 4 pixel-unshuffled sub-images plus the sigma map at half resolution. Same interface as
     ``FFDNet``: it predicts the noise, which is subtracted.
+
+    With ``config.guide == "bm3d"`` it also reads a classical estimate of the clean image (BM3D's, passed
+    as ``guide``), pixel-unshuffled like the input, as 4 more input channels: a learned combination of
+    the network and BM3D (in the spirit of Choi, Elgendy & Chan, "Optimal Combination of Image
+    Denoisers", IEEE TIP 2019). ``init_from_unguided`` starts it from a trained unguided model.
     """
 
     def __init__(self, config: DenoiseConfig):
         super().__init__()
         ch, nb = config.channels, config.blocks
         self.factor = 2 ** len(ch)  # full-resolution padding multiple
-        self.head = nn.Conv2d(5, ch[0], 3, padding=1)
+        self.guided = bool(config.guide)
+        self.head = nn.Conv2d(9 if self.guided else 5, ch[0], 3, padding=1)
         self.down = nn.ModuleList(
             nn.Sequential(*[ResBlock(ch[i]) for _ in range(nb)], nn.Conv2d(ch[i], ch[i + 1], 2, stride=2))
             for i in range(len(ch) - 1))
@@ -112,12 +123,18 @@ class DenoiseUNet(nn.Module):
             for i in range(len(ch) - 1))
         self.tail = nn.Conv2d(ch[0], 4, 3, padding=1)
 
-    def forward(self, noisy: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
+    def forward(self, noisy: torch.Tensor, sigma_map: torch.Tensor, guide: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        if self.guided and guide is None:
+            raise SmartcareError("this denoiser corrects a BM3D estimate: pass guide=")
         h, w = noisy.shape[-2:]
         ph, pw = -h % self.factor, -w % self.factor
         x = F.pad(noisy, (0, pw, 0, ph), mode="replicate")
         s = F.pad(sigma_map, (0, pw, 0, ph), mode="replicate")
-        feat = self.head(torch.cat([F.pixel_unshuffle(x, 2), F.avg_pool2d(s, 2)], 1))
+        inputs = [F.pixel_unshuffle(x, 2), F.avg_pool2d(s, 2)]
+        if self.guided:
+            inputs.append(F.pixel_unshuffle(F.pad(guide, (0, pw, 0, ph), mode="replicate"), 2))
+        feat = self.head(torch.cat(inputs, 1))
         skips = []
         for down in self.down:
             skips.append(feat)
@@ -127,6 +144,21 @@ class DenoiseUNet(nn.Module):
             feat = up(feat) + skip
         noise = F.pixel_shuffle(self.tail(feat), 2)
         return (x - noise)[..., :h, :w]
+
+
+def init_from_unguided(model: DenoiseUNet, state: dict[str, torch.Tensor]) -> None:
+    """Load a trained unguided U-Net of the same widths into a guided one; the guide's input weights start
+    at zero, so the guided model starts as exactly that network."""
+    state = dict(state)
+    head = state.get("head.weight")
+    mine = model.state_dict()
+    if head is None or set(state) != set(mine) or head.shape[1] != 5:
+        raise SmartcareError("--init needs an unguided unet denoiser of the same --channels and --blocks")
+    state["head.weight"] = torch.cat([head, torch.zeros_like(mine["head.weight"][:, 5:])], 1)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise SmartcareError("--init needs an unguided unet denoiser of the same --channels and --blocks") from err
 
 
 def build_denoiser(config: DenoiseConfig) -> nn.Module:
@@ -221,25 +253,41 @@ def benchmark_images(root: Path | str | None = None, n_drive: int = 4, crop: int
 # ------------------------------------------------------------------------------------------- denoising
 
 
+def bm3d_guide(noisy: np.ndarray, sigma: float | np.ndarray, poisson_peak: float | None = None) -> np.ndarray:
+    """BM3D's estimate, the input a guided denoiser corrects: through the Anscombe transform when the noise
+    is Poisson of a known ``poisson_peak``, else at the root-mean-square of ``sigma`` (a number or map)."""
+    if poisson_peak is not None:
+        return classical_poisson(bm3d_denoise, noisy, poisson_peak).astype(np.float32)
+    level = float(np.sqrt(np.mean(np.square(np.asarray(sigma, np.float64)))))
+    return bm3d_denoise(noisy, max(level, 0.5)).astype(np.float32)  # bm3d needs a positive sigma
+
+
 @torch.no_grad()
 def denoise(model: nn.Module, noisy: np.ndarray, sigma: float | np.ndarray, device="cpu",
-            self_ensemble: bool = False) -> np.ndarray:
+            self_ensemble: bool = False, guide: np.ndarray | None = None) -> np.ndarray:
     """Denoise one image (H, W) on 0-255 given its noise std ``sigma`` (a number or an (H, W) map).
 
     ``self_ensemble`` averages the outputs for the 8 flips/90-degree rotations of the input, each mapped
     back (the standard test-time "x8" trick of Lim et al., EDSR, CVPR-W 2017): 8 times the cost.
+    A guided model (``DenoiseConfig.guide``) also needs BM3D's estimate: ``guide``, computed here by
+    ``bm3d_guide`` when not given.
     """
-    x = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / 255.0)[None, None].to(device)
-    smap = np.broadcast_to(np.asarray(sigma, np.float32) / 255.0, noisy.shape)
-    s = torch.from_numpy(np.array(smap, dtype=np.float32))[None, None].to(device)  # writable copy
+    def tensor(a) -> torch.Tensor:
+        return torch.from_numpy(np.array(a, dtype=np.float32) / 255.0)[None, None].to(device)  # a copy
+
+    x = tensor(noisy)
+    s = tensor(np.broadcast_to(np.asarray(sigma, np.float32), noisy.shape))
+    extra = []
+    if getattr(model, "guided", False):
+        extra = [tensor(bm3d_guide(noisy, sigma) if guide is None else guide)]
     model.eval()
     if not self_ensemble:
-        return model(x, s)[0, 0].float().cpu().numpy() * 255.0
+        return model(x, s, *extra)[0, 0].float().cpu().numpy() * 255.0
     total = torch.zeros_like(x)
     for flip in (False, True):
-        xf, sf = (x.flip(-1), s.flip(-1)) if flip else (x, s)
+        ins = [t.flip(-1) if flip else t for t in (x, s, *extra)]
         for k in range(4):
-            out = torch.rot90(model(torch.rot90(xf, k, (-2, -1)), torch.rot90(sf, k, (-2, -1))), -k, (-2, -1))
+            out = torch.rot90(model(*(torch.rot90(t, k, (-2, -1)) for t in ins)), -k, (-2, -1))
             total += out.flip(-1) if flip else out
     return (total / 8)[0, 0].float().cpu().numpy() * 255.0
 

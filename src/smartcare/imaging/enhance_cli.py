@@ -55,6 +55,11 @@ def train_denoiser_cmd(
     arch: Annotated[str, typer.Option(help="ffdnet (conv stack) or unet (residual U-Net)")] = "ffdnet",
     channels: Annotated[str, typer.Option(help="unet widths per level, comma-separated")] = "32,64,128",
     blocks: Annotated[int, typer.Option(help="unet residual blocks per level and side")] = 1,
+    guide: Annotated[str, typer.Option(help="unet: 'bm3d' to read and correct BM3D's estimate")] = "",
+    bank: Annotated[int, typer.Option(help="guided: crops whose BM3D estimate is computed before training")] = 600,
+    bank_crop: Annotated[int, typer.Option(help="guided: bank crop side in pixels (>= --patch)")] = 128,
+    workers: Annotated[int, typer.Option(help="guided: processes that build the BM3D bank")] = 2,
+    init: Annotated[str, typer.Option(help="guided: start from this shipped unguided unet denoiser")] = "",
     compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
     resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
     ship: Annotated[bool, typer.Option(help="write weights/<name>/ (--no-ship: train and evaluate only)")] = True,
@@ -79,8 +84,10 @@ def train_denoiser_cmd(
         raise SmartcareError(f"--channels {channels!r} is not a comma-separated list of integers") from None
     settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
                                     schedule=schedule, loss=loss, max_minutes=max_minutes, seed=seed,
-                                    device=device, name=name, resume=resume, ship=ship)
-    config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks)
+                                    device=device, name=name, resume=resume, ship=ship, bank=bank,
+                                    bank_crop=bank_crop, workers=workers, init=init)
+    config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks,
+                           guide="" if guide.lower() in ("", "none") else guide.lower())
     _, card = train_denoiser(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo,
                              with_compare=compare)
     typer.echo(f"val PSNR (sigma 25): {card['metrics']['val']['psnr_sigma25']:.2f} dB")

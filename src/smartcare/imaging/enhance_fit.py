@@ -72,7 +72,8 @@ class Stop(Exception):
 
 def fit_scheduled(model: torch.nn.Module, loader: Iterable, score_fn: Callable[[torch.nn.Module, torch.device], float],
                   plan: FitPlan, run_dir: Path, resume: bool = False) -> tuple[int, list[dict]]:
-    """Train ``model`` on ``(noisy, sigma_map, clean)`` batches; leave it holding the best-validation state.
+    """Train ``model`` on ``(noisy, sigma_map, clean, *guides)`` batches (``model(noisy, sigma_map, *guides)``);
+    leave it holding the best-validation state.
 
     Returns ``(best_epoch, history)``. Stops early, cleanly, when ``loader`` raises ``Stop``.
     """
@@ -90,11 +91,12 @@ def fit_scheduled(model: torch.nn.Module, loader: Iterable, score_fn: Callable[[
         t0, total, n = time.time(), 0.0, 0
         try:
             batches = progress(loader, desc=f"{plan.desc} epoch {epoch + 1}/{plan.epochs}")
-            for k, (noisy, smap, clean) in enumerate(batches):
+            for k, (noisy, smap, clean, *guides) in enumerate(batches):
                 step = epoch * plan.steps + k
                 for group in opt.param_groups:
                     group["lr"] = plan.lr_at(step)
-                loss = pixel_loss(plan.loss_at(step), model(noisy.to(device), smap.to(device)), clean.to(device))
+                pred = model(noisy.to(device), smap.to(device), *(g.to(device) for g in guides))
+                loss = pixel_loss(plan.loss_at(step), pred, clean.to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
