@@ -293,6 +293,8 @@ def test_train_guided_denoiser_cli_records_the_guide(tmp_path):
     res = CliRunner().invoke(app, [*args[:-2], "--bank-crop", "16", "--no-ship"])
     assert res.exit_code == 2 and "--bank-crop" in res.output
     assert list((tmp_path / "run").glob("bank-3-40-0.npz"))  # kept for a rerun
-    res = CliRunner().invoke(app, [*args[:-2], "--init", "denoise", "--weights-root", str(tmp_path / "w2"),
-                                   "--run-dir", str(tmp_path / "run")])  # the shipped unguided model
+    res = CliRunner().invoke(app, [*args[:-2], "--init", "denoise-unet", "--weights-root", str(tmp_path / "w2"),
+                                   "--run-dir", str(tmp_path / "run")])  # the shipped unguided model: 32-256 wide
     assert res.exit_code == 2 and "same --channels" in res.output
+    res = CliRunner().invoke(app, [*args[:-2], "--init", "denoise", "--no-ship"])  # the shipped guided one
+    assert res.exit_code == 2 and "not an unguided denoiser" in res.output

@@ -87,6 +87,9 @@ def test_enhance_cli_adapt_steps(tmp_path):
     assert res.exit_code == 2 and "--adapt-steps needs --sigma" in res.output
     assert not (tmp_path / "o.png").exists()
     res = runner.invoke(app, ["enhance", "--input", str(tmp_path / "n.png"), "--out", str(tmp_path / "o.png"),
-                              "--sigma", "25", "--adapt-steps", "2"])
+                              "--sigma", "25", "--adapt-steps", "2"])  # the shipped model is BM3D-guided
+    assert res.exit_code == 2 and "BM3D-guided" in res.output and not (tmp_path / "o.png").exists()
+    res = runner.invoke(app, ["enhance", "--input", str(tmp_path / "n.png"), "--out", str(tmp_path / "o.png"),
+                              "--sigma", "25", "--adapt-steps", "2", "--model", "denoise-unet"])
     assert res.exit_code == 0, res.output
     assert np.asarray(Image.open(tmp_path / "o.png")).shape == img.shape

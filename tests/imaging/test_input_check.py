@@ -197,13 +197,17 @@ def test_reproduce_commands_parse_and_match_the_training_record():
     assert (ctx.params["steps"], ctx.params["batch_size"], ctx.params["patch"]) == (t["steps"], t["batch_size"],
                                                                                     t["patch"])
     assert ctx.params["tta"] is seg["tta"] is False and seg["reproduce"]["identical_to_shipped_weights"] is False
-    den = load_card("denoise")
-    cmd = den["reproduce"]["command"]
-    assert "--max-minutes" not in cmd
-    ctx = group.commands["train-denoiser"].make_context("train-denoiser", shlex.split(cmd)[3:])
-    assert ctx.params["epochs"] == den["training"]["epochs_run"] == 36 and ctx.params["threads"] == 1
-    recorded = den["command"].split(" --max-minutes")[0]
-    assert cmd == recorded + " --threads 1"
+    for name, threads in (("denoise-unet", 1), ("denoise", 2)):  # unguided, then BM3D-guided from it
+        den = load_card(name)
+        cmd = den["reproduce"]["command"]
+        assert "--max-minutes" not in cmd
+        ctx = group.commands["train-denoiser"].make_context("train-denoiser", shlex.split(cmd)[3:])
+        rec = group.commands["train-denoiser"].make_context("train-denoiser", shlex.split(den["command"])[3:])
+        assert ctx.params["epochs"] == den["training"]["epochs_run"] and ctx.params["threads"] == threads
+        assert ctx.params["name"] == name and ctx.params["guide"] == den["config"].get("guide", "")
+        differ = {k for k in ctx.params if ctx.params[k] != rec.params[k]}
+        assert differ <= {"threads", "max_minutes"}, differ  # only what the card's notes explain
+    assert ctx.params["init"] == "denoise-unet" and ctx.params["bank"] == 1000
 
 
 def test_segment_mismatch_override_on_cli_and_http(io_dir, tmp_path):

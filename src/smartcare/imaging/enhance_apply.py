@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from smartcare.core.errors import SmartcareError
+from smartcare.core.progress import progress
 from smartcare.core.registry import load_card, load_tensors
 from smartcare.imaging.enhance import (
     DenoiseConfig,
@@ -99,7 +100,7 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
     net, card = load_denoiser(model, weights_root)
     warnings = input_warnings(input, images, card, model, header=dicom_header(input))
     rows = []
-    for name, image in images:
+    for name, image in progress(images, desc="denoise", total=len(images)):  # BM3D first for a guided model
         result, used = denoise_image(net, image, sigma, poisson_peak, self_ensemble, adapt_steps)
         path = out if single else out / f"{name}_denoised.png"
         path.parent.mkdir(parents=True, exist_ok=True)

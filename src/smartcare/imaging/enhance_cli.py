@@ -24,13 +24,15 @@ def print_table(table: dict, echo=typer.echo) -> None:
 def enhance_cmd(
     input: Annotated[Path, typer.Option("--input", help="PNG/TIFF/JPEG, DICOM, NIfTI or NPZ image(s)")],
     out: Annotated[Path, typer.Option("--out", help="PNG to write (single image) or a folder")],
-    model: Annotated[str, typer.Option(help="shipped denoising model")] = "denoise",
+    model: Annotated[str, typer.Option(help="shipped denoising model: denoise (BM3D-guided, runs BM3D first, "
+                                            "2-4 s per 256 px image) or denoise-unet (no BM3D, fast)")] = "denoise",
     sigma: Annotated[float | None, typer.Option(help="Gaussian noise std on 0-255 (default: estimated)")] = None,
     poisson_peak: Annotated[float | None, typer.Option(help="photons at white, for Poisson noise")] = None,
     key: Annotated[str | None, typer.Option(help="array name inside an NPZ")] = None,
     self_ensemble: Annotated[bool, typer.Option(help="average the 8 flips/rotations (8x slower)")] = False,
     adapt_steps: Annotated[int, typer.Option(help="first adapt the model to each image itself (needs --sigma; "
-                                                   "100 tested: ~+0.1 dB on CT, ~12 s per 256 px image)")] = 0,
+                                                   "unguided models only; 100 tested: ~+0.1 dB on CT, "
+                                                   "~12 s per 256 px image)")] = 0,
 ) -> None:
     """Denoise images with the shipped denoiser and write 8-bit PNGs."""
 
