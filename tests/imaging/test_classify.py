@@ -77,13 +77,19 @@ def test_shipped_weights_reproduce_card_val_metrics(val):
     assert metrics.auc(val[1], p1) > 0.95
 
 
-def test_http_classify_png_and_bad_upload(val):
+@pytest.fixture(scope="module")
+def cxr_png(val) -> bytes:
+    """The first validation X-ray as PNG bytes, for uploads."""
+    buf = io.BytesIO()
+    Image.fromarray(val[0][0]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_http_classify_png_and_bad_upload(cxr_png):
     from smartcare.service.app import create_app
 
     client = TestClient(create_app())
-    buf = io.BytesIO()
-    Image.fromarray(val[0][0]).save(buf, format="PNG")
-    r = client.post("/api/imaging/classify", files={"file": ("cxr.png", buf.getvalue(), "image/png")})
+    r = client.post("/api/imaging/classify", files={"file": ("cxr.png", cxr_png, "image/png")})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["classes"] == ["normal", "pneumonia"] and len(body["predictions"]) == 1
@@ -106,18 +112,16 @@ def test_http_upload_keeps_the_users_file_name(val, shared_data):
     assert r.json()["predictions"][0]["source"] == "1.2.840.113619.2.5"
 
 
-def test_http_classify_can_return_a_diagnostic_report(val):
+def test_http_classify_can_return_a_diagnostic_report(cxr_png):
     from smartcare.service.app import create_app
 
     client = TestClient(create_app())
-    buf = io.BytesIO()
-    Image.fromarray(val[0][0]).save(buf, format="PNG")
-    r = client.post("/api/imaging/classify?fhir=true", files={"file": ("cxr.png", buf.getvalue(), "image/png")})
+    r = client.post("/api/imaging/classify?fhir=true", files={"file": ("cxr.png", cxr_png, "image/png")})
     assert r.status_code == 200, r.text
     pred = r.json()["predictions"][0]
     kinds = [e["resource"]["resourceType"] for e in pred["fhir_bundle"]["entry"]]
     assert kinds == ["Device", "Observation", "DiagnosticReport"]
     obs = pred["fhir_bundle"]["entry"][1]["resource"]
     assert obs["valueCodeableConcept"]["coding"][0]["code"] == pred["label"]
-    r = client.post("/api/imaging/classify", files={"file": ("cxr.png", buf.getvalue(), "image/png")})
+    r = client.post("/api/imaging/classify", files={"file": ("cxr.png", cxr_png, "image/png")})
     assert r.json()["predictions"][0]["fhir_bundle"] is None

@@ -232,6 +232,7 @@ def test_guided_denoise_computes_bm3d_when_no_guide_is_given(clean_crop):
 
 
 def test_bank_patches_keep_clean_noisy_and_guide_aligned():
+    from smartcare.imaging.enhance import build_denoiser
     from smartcare.imaging.enhance_train import build_guided_bank
 
     rng = np.random.default_rng(0)
@@ -243,8 +244,8 @@ def test_bank_patches_keep_clean_noisy_and_guide_aligned():
         torch.testing.assert_close(noisy, clean + 1 / 255)  # same crop, rotation and flip for all four
         torch.testing.assert_close(guide, clean * 2)
         assert torch.allclose(smap, torch.full_like(smap, 5 / 255))
-    assert torch.isfinite(denoise_loss(__import__("smartcare.imaging.enhance", fromlist=["x"]).build_denoiser(
-        DenoiseConfig(arch="unet", channels=(8, 16), guide="bm3d")), next(iter(loader))))
+    guided = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16), guide="bm3d"))
+    assert torch.isfinite(denoise_loss(guided, next(iter(loader))))
     images = [rng.random((40, 40)).astype(np.float32) * 255, np.full((50, 50), 100.0, np.float32)]
     real = build_guided_bank(images, [0.0, 1.0], n=2, crop=32, seed=0, workers=1)
     for clean, noisy, smap, guide in real:  # all from the flat image (weight 1); BM3D beats the noise

@@ -61,6 +61,8 @@ class FFDNet(nn.Module):
     H and W are padded to even sizes internally. The network predicts the noise, which is subtracted.
     """
 
+    guided = False  # reads no BM3D estimate (see DenoiseUNet)
+
     def __init__(self, config: DenoiseConfig):
         super().__init__()
         w = config.width
@@ -225,15 +227,9 @@ def ct_slices(root: Path | str | None = None) -> list[tuple[str, np.ndarray]]:
     return [(f"ct-{z + 1}", ct_to_byte(vol.array[z])) for z in range(vol.array.shape[-3])]
 
 
-def other_slices(root: Path | str | None = None) -> list[tuple[str, np.ndarray]]:
-    """Real small CT/MR images (pydicom test files) for training, none of them in the test set."""
-    base = dataset_path("imaging/dicom_nifti_io", root)
-    out = [("ct-small", ct_to_byte(read_dicom(base / "CT_small.dcm").array[0]))]
-    for name in ("MR_small.dcm", "emri_small.dcm"):
-        arr = read_dicom(base / name).array.astype(np.float32)
-        arr = arr.reshape((-1,) + arr.shape[-2:])  # (frames, Y, X)
-        out += [(f"{name[:-4]}-{k}", arr[k] / max(float(arr.max()), 1.0) * 255.0) for k in range(len(arr))]
-    return out
+def ct_small(root: Path | str | None = None) -> np.ndarray:
+    """pydicom's CT_small (one real 128 px CT slice, not in the test set), windowed like the test CT."""
+    return ct_to_byte(read_dicom(dataset_path("imaging/dicom_nifti_io", root) / "CT_small.dcm").array[0])
 
 
 def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -278,7 +274,7 @@ def denoise(model: nn.Module, noisy: np.ndarray, sigma: float | np.ndarray, devi
     x = tensor(noisy)
     s = tensor(np.broadcast_to(np.asarray(sigma, np.float32), noisy.shape))
     extra = []
-    if getattr(model, "guided", False):
+    if model.guided:
         extra = [tensor(bm3d_guide(noisy, sigma) if guide is None else guide)]
     model.eval()
     if not self_ensemble:

@@ -53,7 +53,7 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
         raise SmartcareError("--adapt-steps needs --sigma: adaptation assumes Gaussian noise of a known level")
     if adapt_steps < 0:
         raise SmartcareError("--adapt-steps must be >= 0")
-    if adapt_steps and getattr(model, "guided", False):
+    if adapt_steps and model.guided:
         raise SmartcareError("--adapt-steps is not available for a BM3D-guided denoiser (each step would "
                              "need a fresh BM3D run)")
     if sigma is not None and poisson_peak is not None:
@@ -74,7 +74,7 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
 
             out = adapt_and_denoise(model, ch, float(sigma), steps=adapt_steps, self_ensemble=self_ensemble)
         else:
-            guide = (bm3d_guide(ch, level, poisson_peak) if getattr(model, "guided", False) else None)
+            guide = bm3d_guide(ch, level, poisson_peak) if model.guided else None  # Anscombe needs the peak
             out = denoise(model, ch, level, self_ensemble=self_ensemble, guide=guide)
         outs.append(np.clip(out, 0, 255).round().astype(np.uint8))
     out = outs[0] if image.ndim == 2 else np.stack(outs, axis=-1)

@@ -62,6 +62,8 @@ def train_denoiser_cmd(
     bank_crop: Annotated[int, typer.Option(help="guided: bank crop side in pixels (>= --patch)")] = 128,
     workers: Annotated[int, typer.Option(help="guided: processes that build the BM3D bank")] = 2,
     init: Annotated[str, typer.Option(help="guided: start from this shipped unguided unet denoiser")] = "",
+    data: Annotated[str, typer.Option(help="training set: drive+ct+other, or drive+ctsmall (the earlier "
+                                          "one, that denoise-unet was trained on)")] = "drive+ct+other",
     compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
     resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
     ship: Annotated[bool, typer.Option(help="write weights/<name>/ (--no-ship: train and evaluate only)")] = True,
@@ -87,7 +89,7 @@ def train_denoiser_cmd(
     settings = DenoiseTrainSettings(epochs=epochs, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
                                     schedule=schedule, loss=loss, max_minutes=max_minutes, seed=seed,
                                     device=device, name=name, resume=resume, ship=ship, bank=bank,
-                                    bank_crop=bank_crop, workers=workers, init=init)
+                                    bank_crop=bank_crop, workers=workers, init=init, data=data)
     config = DenoiseConfig(depth=depth, width=width, arch=arch, channels=widths, blocks=blocks,
                            guide="" if guide.lower() in ("", "none") else guide.lower())
     _, card = train_denoiser(settings, config, weights_root=weights_root, run_dir=run_dir, log=typer.echo,

@@ -38,11 +38,11 @@ from smartcare.imaging.enhance import (
     centre_crop,
     classical_poisson,
     config_to_dict,
+    ct_small,
     ct_to_byte,
     denoise,
     drive_green,
     nlm,
-    other_slices,
     poisson_sigma_map,
     psnr_ssim,
 )
@@ -85,6 +85,7 @@ class DenoiseTrainSettings:
     bank_crop: int = 128  # guided: bank crop side (>= patch)
     workers: int = 2  # guided: processes that build the bank
     init: str = ""  # guided: start from this shipped unguided denoiser (registry name)
+    data: str = "drive+ct+other"  # training set, one of DATA_SETS
     resume: bool = False  # continue from run_dir/last.pt (a chain of time-limited runs)
     ship: bool = True  # write weights/<name>/ (False: train and evaluate only)
 
@@ -95,6 +96,8 @@ class DenoiseTrainSettings:
             net.append(f"--guide {self.guide} --bank {self.bank} --bank-crop {self.bank_crop}")
         if self.init:
             net.append(f"--init {self.init}")
+        if self.data != DATA_SETS[0]:
+            net.append(f"--data {self.data}")
         parts = ["smartcare imaging train-denoiser", *net,
                  f"--epochs {self.epochs}", f"--steps {self.steps}",
                  f"--batch-size {self.batch_size}", f"--patch {self.patch}", f"--lr {self.lr:g}",
@@ -115,6 +118,10 @@ GROUP_WEIGHTS = {"drive": 0.4, "ct": 0.45, "other": 0.15}  # share of training p
 PYDICOM_CT = ("693_UNCR.dcm", "eCT_Supplemental.dcm", "explicit_VR-UN.dcm")  # pydicom-data CT slices
 PYDICOM_OTHER = ("MR2_UNCR.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "RG1_UNCR.dcm", "RG3_UNCR.dcm")
 VAL_CT = ("eCT_Supplemental.dcm", 1)  # this frame is validation, not training
+TRAINING_DATA = ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data " + ", ".join(PYDICOM_CT)
+                 + " (HU -1000..1000); other: pydicom-data " + ", ".join(PYDICOM_OTHER)
+                 + f"; patch shares by group {GROUP_WEIGHTS}")
+DATA_SETS = ("drive+ct+other", "drive+ctsmall")  # the default; the set denoise-unet was trained on
 
 
 def corrupt(clean: np.ndarray, rng: np.random.Generator
@@ -164,15 +171,13 @@ class NoisyPatches:
     def __init__(self, images: list[np.ndarray], *, steps: int, batch_size: int, patch: int, seed: int,
                  deadline: float | None = None, weights: list[float] | None = None,
                  bank: list[tuple[np.ndarray, ...]] | None = None):
-        weights = weights or [1.0] * len(images)
         keep = [k for k, im in enumerate(images) if min(im.shape) >= patch]
-        self.images, self.bank = [images[k] for k in keep], bank
-        if bank is not None:
-            self.bank = [item for item in bank if min(item[0].shape) >= patch]
-        if not (self.bank if bank is not None else self.images):
+        self.images = [images[k] for k in keep]
+        self.bank = None if bank is None else [item for item in bank if min(item[0].shape) >= patch]
+        if not (self.images if bank is None else self.bank):
             raise SmartcareError(f"no training image is at least {patch} pixels on a side")
-        w = np.asarray([weights[k] for k in keep], np.float64)
-        self.p = w / w.sum() if len(w) else w
+        w = None if weights is None else np.asarray([weights[k] for k in keep], np.float64)
+        self.p = None if w is None or not len(w) else w / w.sum()  # None: every image equally likely
         self.steps, self.batch_size, self.patch, self.deadline = steps, batch_size, patch, deadline
         self.rng = np.random.default_rng(seed)
         self.passes = 0
@@ -196,7 +201,9 @@ class NoisyPatches:
         if self.bank is not None:
             clean, noisy, smap, guide = self._cut(self.bank[int(self.rng.integers(len(self.bank)))])
             return noisy, smap, clean, guide
-        (clean,) = self._cut((self.images[int(self.rng.choice(len(self.images), p=self.p))],))
+        n = len(self.images)
+        pick = self.rng.integers(n) if self.p is None else self.rng.choice(n, p=self.p)
+        (clean,) = self._cut((self.images[int(pick)],))
         noisy, smap, _ = corrupt(clean, self.rng)
         return noisy, smap, clean
 
@@ -250,18 +257,35 @@ def pydicom_data_images() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarra
     return ct, [_grey(frames(name)[0]) for name in PYDICOM_OTHER], val
 
 
-def training_images(root: Path | str | None = None
-                    ) -> tuple[list[np.ndarray], list[float], list[np.ndarray]]:
-    """(train images, their sampling weights, val crops) on 0-255; see the module docstring."""
+def training_images(root: Path | str | None = None, data: str = DATA_SETS[0]
+                    ) -> tuple[list[np.ndarray], list[float] | None, list[np.ndarray]]:
+    """(train images, their sampling weights, val crops) on 0-255; see the module docstring. ``data``
+    ``drive+ctsmall`` is the earlier set: DRIVE 21-38 and CT_small drawn equally, DRIVE 39-40 to validate
+    (weights None)."""
+    if data not in DATA_SETS:
+        raise SmartcareError(f"unknown --data {data!r}: use one of {', '.join(DATA_SETS)}")
     drive = drive_green("train", root)
     train = [im for name, im in drive if name not in ("drive-39", "drive-40")]
     val = [centre_crop(im, 256) for name, im in drive if name in ("drive-39", "drive-40")]
+    if data == "drive+ctsmall":
+        return train + [ct_small(root)], None, val
     ct, other, val_ct = pydicom_data_images()
-    ct += [im for name, im in other_slices(root) if name == "ct-small"]
+    ct.append(ct_small(root))
     groups = {"drive": train, "ct": ct, "other": other}
     images = [im for g in groups.values() for im in g]
     weights = [GROUP_WEIGHTS[name] / len(g) for name, g in groups.items() for _ in g]
     return images, weights, val + [val_ct]
+
+
+def _init_from(model: torch.nn.Module, name: str) -> None:
+    """Start a guided model from the shipped unguided denoiser ``name``."""
+    from smartcare.core.registry import load_card, load_tensors
+    from smartcare.imaging.enhance import init_from_unguided
+
+    card = load_card(name)
+    if card.get("task") != "image-denoising" or card.get("config", {}).get("guide"):
+        raise SmartcareError(f"--init {name}: not an unguided denoiser")
+    init_from_unguided(model, load_tensors(name))
 
 
 def _cached_bank(run_dir: Path, train: list[np.ndarray], weights: list[float], s: DenoiseTrainSettings
@@ -293,14 +317,12 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
         raise SmartcareError("a guided denoiser needs --bank >= 1 and --bank-crop >= --patch")
     if s.init and not s.guide:
         raise SmartcareError("--init starts a guided denoiser (--guide bm3d) from an unguided one")
-    if s.init:
-        from smartcare.core.registry import load_card
-
-        init_card = load_card(s.init)
-        if init_card.get("task") != "image-denoising" or init_card.get("config", {}).get("guide"):
-            raise SmartcareError(f"--init {s.init}: not an unguided denoiser")
+    torch.manual_seed(s.seed)
+    model = build_denoiser(config)
+    if s.init:  # before the slow bank, so that a wrong --init fails at once
+        _init_from(model, s.init)
     start = time.time()
-    train, weights, val = training_images(data_root)
+    train, weights, val = training_images(data_root, s.data)
     deadline = start + 60 * s.max_minutes if s.max_minutes else None
     run_dir = run_dir or Path(tempfile.mkdtemp(prefix="smartcare-denoise-"))
     done = 0  # epochs run by earlier links of a resumed chain: fresh patches for the new ones
@@ -318,13 +340,6 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
         log(f"  val PSNR at sigma 25: {value:.2f} dB ({time.time() - start:.0f} s)")
         return value
 
-    torch.manual_seed(s.seed)
-    model = build_denoiser(config)
-    if s.init:
-        from smartcare.core.registry import load_tensors
-        from smartcare.imaging.enhance import init_from_unguided
-
-        init_from_unguided(model, load_tensors(s.init))
     plan = FitPlan(epochs=s.epochs, steps=s.steps, lr=s.lr, schedule=s.schedule, loss=s.loss, seed=s.seed,
                    device=s.device)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -339,11 +354,12 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
     card = {
         "task": "image-denoising", "architecture": arch,
         "config": config_to_dict(config), "scale": "0-255 input and output",
-        "training_data": ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data "
-                          + ", ".join(PYDICOM_CT) + " (HU -1000..1000); other: pydicom-data "
-                          + ", ".join(PYDICOM_OTHER) + f"; patch shares by group {GROUP_WEIGHTS}"),
-        "split": {"train": "DRIVE 21-38 + pydicom/pydicom-data CT, MR and radiographs",
-                  "val": f"DRIVE 39-40 + {VAL_CT[0]} frame {VAL_CT[1]} (256 crops, sigma 25)",
+        "training_data": (TRAINING_DATA if s.data == DATA_SETS[0]
+                          else "DRIVE training green channels 21-38 and pydicom CT_small, drawn equally"),
+        "split": {"train": "DRIVE 21-38 + " + ("pydicom/pydicom-data CT, MR and radiographs"
+                                               if s.data == DATA_SETS[0] else "pydicom CT_small"),
+                  "val": "DRIVE 39-40" + (f" + {VAL_CT[0]} frame {VAL_CT[1]}" if s.data == DATA_SETS[0] else "")
+                         + " (256 crops, sigma 25)",
                   "test": "256 centre crops of DRIVE test 01-04 green and ct_3slice 1-3 (HU -1000..1000)"},
         "command": " && ".join((run_dir / "commands.txt").read_text().split("\n")[:-1]), "seed": s.seed,
         "training": {"epochs_run": len(history), "best_epoch": best_epoch, "steps": s.steps,
@@ -377,20 +393,20 @@ def compare(model: torch.nn.Module | None, data_root: Path | str | None = None, 
     rng = np.random.default_rng(seed + 7)
     conditions = [(f"gaussian-{int(s)}", "gaussian", s) for s in sigmas] + [(f"poisson-{int(peak)}", "poisson",
                                                                              peak)]
-    need_bm3d = "bm3d" in methods or any(getattr(n, "guided", False) for n in (model, *others.values()))
+    need_bm3d = "bm3d" in methods or any(n.guided for n in (model, *others.values()) if n is not None)
     rows: list[dict[str, Any]] = []
     for cond, kind, level in progress(conditions, desc="compare", total=len(conditions)):
         for name, clean in images:
             noisy = add_gaussian(clean, level, rng) if kind == "gaussian" else add_poisson(clean, level, rng)
-            bm3d_est = (bm3d_guide(noisy, level, None if kind == "gaussian" else level)  # its row and the
-                        if need_bm3d else None)                                       # guided models' input
+            # BM3D once per noisy image: its own row and the guided models' input
+            bm3d_est = bm3d_guide(noisy, level, None if kind == "gaussian" else level) if need_bm3d else None
             for method in methods:
                 if method == "noisy":
                     est = noisy
                 elif method in ("ours", "ours-x8") or method in others:
                     net = others.get(method, model)
                     smap = level if kind == "gaussian" else poisson_sigma_map(noisy, level)
-                    guide = bm3d_est if getattr(net, "guided", False) else None
+                    guide = bm3d_est if net.guided else None
                     est = denoise(net, noisy, smap, self_ensemble=method == "ours-x8", guide=guide)
                 elif method == "bm3d":
                     est = bm3d_est
