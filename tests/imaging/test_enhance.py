@@ -218,6 +218,28 @@ def test_guided_unet_reads_its_guide_and_can_start_from_an_unguided_model():
         DenoiseConfig(arch="unet", guide="nlm")
 
 
+@pytest.mark.parametrize("blocks", [2, 3])
+def test_a_deeper_guided_unet_starts_as_the_shallower_unguided_one(blocks):
+    from smartcare.imaging.enhance import build_denoiser, init_from_unguided
+
+    torch.manual_seed(1)
+    plain = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32)))
+    deep = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32), blocks=blocks, guide="bm3d"))
+    rng = np.random.default_rng(1)
+    img, guide = rng.random((37, 50)) * 255, rng.random((37, 50)) * 255
+    assert not np.allclose(denoise(deep, img, 25.0, guide=guide), denoise(plain, img, 25.0), atol=1e-2)
+    init_from_unguided(deep, plain.state_dict())
+    np.testing.assert_allclose(denoise(deep, img, 25.0, guide=guide), denoise(plain, img, 25.0), atol=1e-4)
+    new_block = deep.down[0][1].body  # a block the shallow model lacks: it starts as an identity ...
+    assert torch.count_nonzero(new_block[2].weight) == 0 and torch.count_nonzero(new_block[0].weight) > 0
+    with torch.no_grad():  # ... and, once trained, changes the output
+        new_block[2].weight.normal_(0, 0.05)
+    assert not np.allclose(denoise(deep, img, 25.0, guide=guide), denoise(plain, img, 25.0), atol=1e-2)
+    with pytest.raises(SmartcareError, match="no more --blocks"):  # fewer blocks than trained: refused
+        init_from_unguided(build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32), guide="bm3d")),
+                           build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32), blocks=2)).state_dict())
+
+
 def test_guided_denoise_computes_bm3d_when_no_guide_is_given(clean_crop):
     from smartcare.imaging.enhance import bm3d_guide, build_denoiser
 
@@ -255,10 +277,13 @@ def test_bank_patches_keep_clean_noisy_and_guide_aligned():
         NoisyPatches([ramp], steps=1, batch_size=1, patch=64, seed=0, bank=bank)
 
 
-def test_training_images_hold_no_test_image(shared_data):
-    from smartcare.imaging.enhance_train import GROUP_WEIGHTS, training_images
+@pytest.mark.parametrize("data", ["drive+ct+other", "drive+ctx+other"])
+def test_training_images_hold_no_test_image(shared_data, data):
+    from smartcare.imaging.enhance_train import GROUP_WEIGHTS, PYDICOM_CT_EXTRA, training_images
 
-    images, weights, val = training_images(shared_data)
+    images, weights, val = training_images(shared_data, data)
+    extra = len(PYDICOM_CT_EXTRA) if data == "drive+ctx+other" else 0
+    assert len(images) == len(training_images(shared_data)[0]) + extra  # the JPEG-coded CT slices decode
     assert len(images) == len(weights) and sum(weights) == pytest.approx(sum(GROUP_WEIGHTS.values()))
     assert len(val) == 3 and all(v.shape == (256, 256) for v in val)
     assert all(0 <= im.min() and im.max() <= 255 and min(im.shape) >= 64 for im in images)

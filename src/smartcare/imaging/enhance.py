@@ -148,19 +148,45 @@ class DenoiseUNet(nn.Module):
         return (x - noise)[..., :h, :w]
 
 
+def _deepened(state: dict[str, torch.Tensor], mine: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A U-Net state with ``nb`` residual blocks per stage, renamed and filled for one with more blocks:
+    the trained blocks keep their places (first in each stage) and the new ones start as identities
+    (second convolution zero), so the deeper network computes exactly what the trained one did
+    (Chen, Goodfellow & Shlens, "Net2Net", ICLR 2016, as in zero-initialised residual branches)."""
+    nb = len({k.split(".")[1] for k in state if k.startswith("body.")})
+    mb = len({k.split(".")[1] for k in mine if k.startswith("body.")})
+    if nb == mb:
+        return state
+    out = {}
+    for key, value in state.items():
+        part = key.split(".")
+        if part[0] == "down" and int(part[2]) == nb:  # the stride-2 convolution after the blocks
+            part[2] = str(mb)
+        out[".".join(part)] = value
+    for key, value in mine.items():
+        if key not in out:  # a new block: its first conv as initialised, its second conv zero
+            out[key] = torch.zeros_like(value) if ".body.2." in key else value.clone()
+    return out
+
+
 def init_from_unguided(model: DenoiseUNet, state: dict[str, torch.Tensor]) -> None:
     """Load a trained unguided U-Net of the same widths into a guided one; the guide's input weights start
-    at zero, so the guided model starts as exactly that network."""
+    at zero, so the guided model starts as exactly that network. ``model`` may have more residual blocks
+    per stage than the trained one (``--blocks``): the new blocks start as identities (``_deepened``)."""
     state = dict(state)
     head = state.get("head.weight")
     mine = model.state_dict()
-    if head is None or set(state) != set(mine) or head.shape[1] != 5:
-        raise SmartcareError("--init needs an unguided unet denoiser of the same --channels and --blocks")
+    error = "--init needs an unguided unet denoiser of the same --channels and no more --blocks"
+    if head is None or head.shape[1] != 5:
+        raise SmartcareError(error)
+    state = _deepened(state, mine)
+    if set(state) != set(mine):
+        raise SmartcareError(error)
     state["head.weight"] = torch.cat([head, torch.zeros_like(mine["head.weight"][:, 5:])], 1)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise SmartcareError("--init needs an unguided unet denoiser of the same --channels and --blocks") from err
+        raise SmartcareError(error) from err
 
 
 def build_denoiser(config: DenoiseConfig) -> nn.Module:

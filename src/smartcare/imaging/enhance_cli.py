@@ -61,9 +61,11 @@ def train_denoiser_cmd(
     bank: Annotated[int, typer.Option(help="guided: crops whose BM3D estimate is computed before training")] = 600,
     bank_crop: Annotated[int, typer.Option(help="guided: bank crop side in pixels (>= --patch)")] = 128,
     workers: Annotated[int, typer.Option(help="guided: processes that build the BM3D bank")] = 2,
-    init: Annotated[str, typer.Option(help="guided: start from this shipped unguided unet denoiser")] = "",
-    data: Annotated[str, typer.Option(help="training set: drive+ct+other, or drive+ctsmall (the earlier "
-                                          "one, that denoise-unet was trained on)")] = "drive+ct+other",
+    init: Annotated[str, typer.Option(help="guided: start from this shipped unguided unet denoiser (same "
+                                                     "--channels; more --blocks start as identities)")] = "",
+    data: Annotated[str, typer.Option(help="training set: drive+ct+other, drive+ctx+other (two more CT "
+                                          "slices), or drive+ctsmall (the earlier one, that denoise-unet was "
+                                          "trained on)")] = "drive+ct+other",
     compare: Annotated[bool, typer.Option(help="score noisy/NLM/BM3D/ours on the test crops")] = True,
     resume: Annotated[bool, typer.Option(help="continue from --run-dir/last.pt")] = False,
     ship: Annotated[bool, typer.Option(help="write weights/<name>/ (--no-ship: train and evaluate only)")] = True,

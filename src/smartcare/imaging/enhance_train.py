@@ -2,7 +2,8 @@
 
 Training images, in three groups drawn with fixed weights (``GROUP_WEIGHTS``): DRIVE training green
 channels (ids 21-38); real CT slices (pydicom's CT_small and, from the PyPI ``pydicom-data`` wheel, a
-head CT, an abdominal CT and one of two brain CT slices, all windowed like the test CT); other real
+head CT, an abdominal CT and one of two brain CT slices, all windowed like the test CT; ``--data
+drive+ctx+other`` adds a thoracic-spine and a second head CT slice, JPEG-coded); other real
 grey-scale studies from ``pydicom-data`` (two MR images, two radiographs). Validation: DRIVE 39-40 and
 the held-out second brain CT slice, 256 px centre crops at sigma 25. None of the test images (DRIVE
 test, ``ct_3slice``) is used. Patches are random crops with a random flip and 90-degree rotation. Each
@@ -116,12 +117,23 @@ class DenoiseTrainSettings:
 
 GROUP_WEIGHTS = {"drive": 0.4, "ct": 0.45, "other": 0.15}  # share of training patches per image group
 PYDICOM_CT = ("693_UNCR.dcm", "eCT_Supplemental.dcm", "explicit_VR-UN.dcm")  # pydicom-data CT slices
+# two more CT slices for --data drive+ctx+other: a thoracic spine/back (JPEG lossless) and a head (JPEG 2000),
+# decoded by the pylibjpeg plugins of the imaging extra
+PYDICOM_CT_EXTRA = ("bad_sequence.dcm", "J2K_pixelrep_mismatch.dcm")
 PYDICOM_OTHER = ("MR2_UNCR.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "RG1_UNCR.dcm", "RG3_UNCR.dcm")
 VAL_CT = ("eCT_Supplemental.dcm", 1)  # this frame is validation, not training
-TRAINING_DATA = ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data " + ", ".join(PYDICOM_CT)
-                 + " (HU -1000..1000); other: pydicom-data " + ", ".join(PYDICOM_OTHER)
-                 + f"; patch shares by group {GROUP_WEIGHTS}")
-DATA_SETS = ("drive+ct+other", "drive+ctsmall")  # the default; the set denoise-unet was trained on
+# the default; the same with PYDICOM_CT_EXTRA; the set denoise-unet was trained on
+DATA_SETS = ("drive+ct+other", "drive+ctx+other", "drive+ctsmall")
+
+
+def training_data(data: str) -> str:
+    """The card's one-line account of the training set ``data``."""
+    if data == "drive+ctsmall":
+        return "DRIVE training green channels 21-38 and pydicom CT_small, drawn equally"
+    ct = PYDICOM_CT + (PYDICOM_CT_EXTRA if data == "drive+ctx+other" else ())
+    return ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data " + ", ".join(ct)
+            + " (HU -1000..1000); other: pydicom-data " + ", ".join(PYDICOM_OTHER)
+            + f"; patch shares by group {GROUP_WEIGHTS}")
 
 
 def corrupt(clean: np.ndarray, rng: np.random.Generator
@@ -232,8 +244,9 @@ def _grey(arr: np.ndarray) -> np.ndarray:
     return (np.clip(arr, lo, hi) - lo) / max(float(hi - lo), 1e-6) * 255.0
 
 
-def pydicom_data_images() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """(CT slices, other studies, the validation CT slice) from the PyPI ``pydicom-data`` wheel."""
+def pydicom_data_images(extra_ct: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """(CT slices, other studies, the validation CT slice) from the PyPI ``pydicom-data`` wheel (and pydicom's
+    own test files); ``extra_ct`` adds ``PYDICOM_CT_EXTRA``."""
     try:
         import data_store  # noqa: F401  (the pydicom-data wheel; pydicom finds its files through it)
         from pydicom.data import get_testdata_file
@@ -248,7 +261,7 @@ def pydicom_data_images() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarra
         return read_dicom(path).array
 
     ct, val = [], None
-    for name in PYDICOM_CT:
+    for name in PYDICOM_CT + (PYDICOM_CT_EXTRA if extra_ct else ()):
         for k, frame in enumerate(frames(name)):
             if (name, k) == VAL_CT:
                 val = centre_crop(ct_to_byte(frame), 256)
@@ -269,7 +282,7 @@ def training_images(root: Path | str | None = None, data: str = DATA_SETS[0]
     val = [centre_crop(im, 256) for name, im in drive if name in ("drive-39", "drive-40")]
     if data == "drive+ctsmall":
         return train + [ct_small(root)], None, val
-    ct, other, val_ct = pydicom_data_images()
+    ct, other, val_ct = pydicom_data_images(extra_ct=data == "drive+ctx+other")
     ct.append(ct_small(root))
     groups = {"drive": train, "ct": ct, "other": other}
     images = [im for g in groups.values() for im in g]
@@ -354,11 +367,10 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
     card = {
         "task": "image-denoising", "architecture": arch,
         "config": config_to_dict(config), "scale": "0-255 input and output",
-        "training_data": (TRAINING_DATA if s.data == DATA_SETS[0]
-                          else "DRIVE training green channels 21-38 and pydicom CT_small, drawn equally"),
-        "split": {"train": "DRIVE 21-38 + " + ("pydicom/pydicom-data CT, MR and radiographs"
-                                               if s.data == DATA_SETS[0] else "pydicom CT_small"),
-                  "val": "DRIVE 39-40" + (f" + {VAL_CT[0]} frame {VAL_CT[1]}" if s.data == DATA_SETS[0] else "")
+        "training_data": training_data(s.data),
+        "split": {"train": "DRIVE 21-38 + " + ("pydicom CT_small" if s.data == "drive+ctsmall"
+                                               else "pydicom/pydicom-data CT, MR and radiographs"),
+                  "val": "DRIVE 39-40" + ("" if s.data == "drive+ctsmall" else f" + {VAL_CT[0]} frame {VAL_CT[1]}")
                          + " (256 crops, sigma 25)",
                   "test": "256 centre crops of DRIVE test 01-04 green and ct_3slice 1-3 (HU -1000..1000)"},
         "command": " && ".join((run_dir / "commands.txt").read_text().split("\n")[:-1]), "seed": s.seed,
