@@ -117,9 +117,9 @@ def test_enhance_file_and_http(tmp_path, clean_crop):
     (row,) = enhance_file(src, tmp_path / "out.png", sigma=25)
     out = np.asarray(Image.open(row["output"]))
     assert out.shape == noisy.shape and psnr_ssim(clean_crop, out)[0] > psnr_ssim(clean_crop, noisy)[0] + 3
-    (row8,) = enhance_file(src, tmp_path / "out8.png", sigma=25, self_ensemble=True)
-    out8 = np.asarray(Image.open(row8["output"]))
-    assert psnr_ssim(clean_crop, out8)[0] > psnr_ssim(clean_crop, noisy)[0] + 3 and not np.array_equal(out8, out)
+    (row1,) = enhance_file(src, tmp_path / "out1.png", sigma=25, self_ensemble=False)
+    out1 = np.asarray(Image.open(row1["output"]))  # the guided model's default is the 8-fold self-ensemble
+    assert psnr_ssim(clean_crop, out1)[0] > psnr_ssim(clean_crop, noisy)[0] + 3 and not np.array_equal(out1, out)
     with pytest.raises(SmartcareError, match="sigma"):
         enhance_file(src, tmp_path / "o2.png", sigma=500)
     app = FastAPI()
@@ -238,6 +238,19 @@ def test_a_deeper_guided_unet_starts_as_the_shallower_unguided_one(blocks):
     with pytest.raises(SmartcareError, match="no more --blocks"):  # fewer blocks than trained: refused
         init_from_unguided(build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32), guide="bm3d")),
                            build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16, 32), blocks=2)).state_dict())
+
+
+def test_self_ensemble_is_on_by_default_for_a_guided_model_only():
+    from smartcare.imaging.enhance import build_denoiser
+    from smartcare.imaging.enhance_apply import denoise_image
+
+    torch.manual_seed(2)
+    img = (np.random.default_rng(2).random((24, 40)) * 255).astype(np.uint8)
+    for guide in ("bm3d", ""):
+        net = build_denoiser(DenoiseConfig(arch="unet", channels=(8, 16), guide=guide))
+        default, plain, x8 = (denoise_image(net, img, 25.0, self_ensemble=v)[0] for v in (None, False, True))
+        assert not np.array_equal(plain, x8)
+        np.testing.assert_array_equal(default, x8 if guide else plain)
 
 
 def test_guided_denoise_computes_bm3d_when_no_guide_is_given(clean_crop):

@@ -43,8 +43,12 @@ def load_denoiser(name: str = "denoise", root: Path | str | None = None) -> tupl
 
 
 def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_peak: float | None = None,
-                  self_ensemble: bool = False, adapt_steps: int = 0) -> tuple[np.ndarray, float]:
+                  self_ensemble: bool | None = None, adapt_steps: int = 0) -> tuple[np.ndarray, float]:
     """(H, W) or (H, W, 3) uint8 -> (denoised uint8 of the same shape, the mean sigma used).
+
+    ``self_ensemble`` (default: on for a BM3D-guided model, off otherwise) averages the 8 flips/rotations:
+    8 network passes on one BM3D estimate, so for the guided model about 1.13 times the time of one pass
+    (256 px on 2 CPU threads: BM3D 1.82 s, one pass 0.05 s, eight 0.29 s) for +0.06 dB at sigma 25.
 
     ``adapt_steps`` > 0 first fine-tunes a copy of the model on each channel itself (Recorrupted-to-
     Recorrupted, ``enhance_adapt``; Gaussian noise of the given ``sigma`` only). Measured at sigma 25: about
@@ -62,6 +66,8 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
         raise SmartcareError(f"--sigma {sigma} is outside 0-100 (0-255 scale)")
     if poisson_peak is not None and poisson_peak <= 0:
         raise SmartcareError("--poisson-peak must be > 0")
+    if self_ensemble is None:
+        self_ensemble = model.guided
     channels = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[-1])]
     outs, used = [], []
     for ch in channels:
@@ -83,11 +89,12 @@ def denoise_image(model, image: np.ndarray, sigma: float | None = None, poisson_
 
 def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", sigma: float | None = None,
                  poisson_peak: float | None = None, key: str | None = None,
-                 weights_root: Path | str | None = None, self_ensemble: bool = False,
+                 weights_root: Path | str | None = None, self_ensemble: bool | None = None,
                  adapt_steps: int = 0) -> list[dict[str, Any]]:
     """Denoise every image in ``input``; ``out`` is a PNG for a single image, else a folder.
 
-    ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``), at 8 times the cost."""
+    ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``); None: as ``denoise_image``
+    (on for the BM3D-guided model, where it adds about 13% to the time, off for the unguided one)."""
     from PIL import Image
 
     from smartcare.imaging.input_check import dicom_header
