@@ -207,7 +207,10 @@ def test_reproduce_commands_parse_and_match_the_training_record():
         assert ctx.params["name"] == name and ctx.params["guide"] == den["config"].get("guide", "")
         differ = {k for k in ctx.params if ctx.params[k] != rec.params[k]}
         assert differ <= {"threads", "max_minutes"}, differ  # only what the card's notes explain
-    assert ctx.params["init"] == "denoise-unet" and ctx.params["bank"] == 1000
+        assert ctx.params["blocks"] == den["config"]["blocks"] and ctx.params["channels"] == ",".join(
+            map(str, den["config"]["channels"]))
+    assert ctx.params["init"] == "denoise-unet" and ctx.params["bank"] == 2400  # the guided card's bank
+    assert ctx.params["data"] == "drive+ctx+other" and "bank-2400-128-0.npz" in den["reproduce"]["bank_note"]
 
 
 def test_segment_mismatch_override_on_cli_and_http(io_dir, tmp_path):
