@@ -93,8 +93,7 @@ def enhance_file(input: Path | str, out: Path | str, *, model: str = "denoise", 
                  adapt_steps: int = 0) -> list[dict[str, Any]]:
     """Denoise every image in ``input``; ``out`` is a PNG for a single image, else a folder.
 
-    ``self_ensemble`` averages over the 8 flips/rotations (``enhance.denoise``); None: as ``denoise_image``
-    (on for the BM3D-guided model, where it adds about 13% to the time, off for the unguided one)."""
+    ``self_ensemble``: as in ``denoise_image`` (None: on for a BM3D-guided model only)."""
     from PIL import Image
 
     from smartcare.imaging.input_check import dicom_header

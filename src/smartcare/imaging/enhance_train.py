@@ -60,6 +60,7 @@ METHODS = {  # the rows of the comparison table
     "unguided": "the unguided U-Net (weights/denoise-unet: no BM3D inside), one forward pass",
 }
 POISSON_PEAK = 30.0  # photons at full white for the Poisson test condition
+DEFAULT_DATA = "drive+ct+other"  # the default --data (one of DATA_SETS)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class DenoiseTrainSettings:
     bank_crop: int = 128  # guided: bank crop side (>= patch)
     workers: int = 2  # guided: processes that build the bank
     init: str = ""  # guided: start from this shipped unguided denoiser (registry name)
-    data: str = "drive+ct+other"  # training set, one of DATA_SETS
+    data: str = DEFAULT_DATA  # training set, one of DATA_SETS
     resume: bool = False  # continue from run_dir/last.pt (a chain of time-limited runs)
     ship: bool = True  # write weights/<name>/ (False: train and evaluate only)
 
@@ -98,7 +99,7 @@ class DenoiseTrainSettings:
             net.append(f"--guide {self.guide} --bank {self.bank} --bank-crop {self.bank_crop}")
         if self.init:
             net.append(f"--init {self.init}")
-        if self.data != DATA_SETS[0]:
+        if self.data != DEFAULT_DATA:
             net.append(f"--data {self.data}")
         parts = ["smartcare imaging train-denoiser", *net,
                  f"--epochs {self.epochs}", f"--steps {self.steps}",
@@ -123,16 +124,16 @@ PYDICOM_CT = ("693_UNCR.dcm", "eCT_Supplemental.dcm", "explicit_VR-UN.dcm")  # p
 PYDICOM_CT_EXTRA = ("bad_sequence.dcm", "J2K_pixelrep_mismatch.dcm")
 PYDICOM_OTHER = ("MR2_UNCR.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "RG1_UNCR.dcm", "RG3_UNCR.dcm")
 VAL_CT = ("eCT_Supplemental.dcm", 1)  # this frame is validation, not training
-# the default; the same with PYDICOM_CT_EXTRA; the set denoise-unet was trained on
-DATA_SETS = ("drive+ct+other", "drive+ctx+other", "drive+ctsmall")
+# --data name -> its pydicom-data CT slices; drive+ctsmall (None) is the earlier set
+# that denoise-unet was trained on: DRIVE and CT_small only, drawn equally
+DATA_SETS = {"drive+ct+other": PYDICOM_CT, "drive+ctx+other": PYDICOM_CT + PYDICOM_CT_EXTRA, "drive+ctsmall": None}
 
 
 def training_data(data: str) -> str:
     """The card's one-line account of the training set ``data``."""
-    if data == "drive+ctsmall":
+    if DATA_SETS[data] is None:
         return "DRIVE training green channels 21-38 and pydicom CT_small, drawn equally"
-    ct = PYDICOM_CT + (PYDICOM_CT_EXTRA if data == "drive+ctx+other" else ())
-    return ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data " + ", ".join(ct)
+    return ("DRIVE training green channels 21-38; CT: pydicom CT_small, pydicom-data " + ", ".join(DATA_SETS[data])
             + " (HU -1000..1000); other: pydicom-data " + ", ".join(PYDICOM_OTHER)
             + f"; patch shares by group {GROUP_WEIGHTS}")
 
@@ -245,9 +246,10 @@ def _grey(arr: np.ndarray) -> np.ndarray:
     return (np.clip(arr, lo, hi) - lo) / max(float(hi - lo), 1e-6) * 255.0
 
 
-def pydicom_data_images(extra_ct: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """(CT slices, other studies, the validation CT slice) from the PyPI ``pydicom-data`` wheel (and pydicom's
-    own test files); ``extra_ct`` adds ``PYDICOM_CT_EXTRA``."""
+def pydicom_data_images(ct_names: tuple[str, ...] = PYDICOM_CT
+                        ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """(CT slices of ``ct_names``, other studies, the validation CT slice) from the PyPI ``pydicom-data``
+    wheel (and pydicom's own test files)."""
     try:
         import data_store  # noqa: F401  (the pydicom-data wheel; pydicom finds its files through it)
         from pydicom.data import get_testdata_file
@@ -262,7 +264,7 @@ def pydicom_data_images(extra_ct: bool = False) -> tuple[list[np.ndarray], list[
         return read_dicom(path).array
 
     ct, val = [], None
-    for name in PYDICOM_CT + (PYDICOM_CT_EXTRA if extra_ct else ()):
+    for name in ct_names:
         for k, frame in enumerate(frames(name)):
             if (name, k) == VAL_CT:
                 val = centre_crop(ct_to_byte(frame), 256)
@@ -271,7 +273,7 @@ def pydicom_data_images(extra_ct: bool = False) -> tuple[list[np.ndarray], list[
     return ct, [_grey(frames(name)[0]) for name in PYDICOM_OTHER], val
 
 
-def training_images(root: Path | str | None = None, data: str = DATA_SETS[0]
+def training_images(root: Path | str | None = None, data: str = DEFAULT_DATA
                     ) -> tuple[list[np.ndarray], list[float] | None, list[np.ndarray]]:
     """(train images, their sampling weights, val crops) on 0-255; see the module docstring. ``data``
     ``drive+ctsmall`` is the earlier set: DRIVE 21-38 and CT_small drawn equally, DRIVE 39-40 to validate
@@ -281,9 +283,9 @@ def training_images(root: Path | str | None = None, data: str = DATA_SETS[0]
     drive = drive_green("train", root)
     train = [im for name, im in drive if name not in ("drive-39", "drive-40")]
     val = [centre_crop(im, 256) for name, im in drive if name in ("drive-39", "drive-40")]
-    if data == "drive+ctsmall":
+    if DATA_SETS[data] is None:
         return train + [ct_small(root)], None, val
-    ct, other, val_ct = pydicom_data_images(extra_ct=data == "drive+ctx+other")
+    ct, other, val_ct = pydicom_data_images(DATA_SETS[data])
     ct.append(ct_small(root))
     groups = {"drive": train, "ct": ct, "other": other}
     images = [im for g in groups.values() for im in g]
@@ -369,9 +371,9 @@ def train_denoiser(settings: DenoiseTrainSettings, config: DenoiseConfig = Denoi
         "task": "image-denoising", "architecture": arch,
         "config": config_to_dict(config), "scale": "0-255 input and output",
         "training_data": training_data(s.data),
-        "split": {"train": "DRIVE 21-38 + " + ("pydicom CT_small" if s.data == "drive+ctsmall"
+        "split": {"train": "DRIVE 21-38 + " + ("pydicom CT_small" if DATA_SETS[s.data] is None
                                                else "pydicom/pydicom-data CT, MR and radiographs"),
-                  "val": "DRIVE 39-40" + ("" if s.data == "drive+ctsmall" else f" + {VAL_CT[0]} frame {VAL_CT[1]}")
+                  "val": "DRIVE 39-40" + ("" if DATA_SETS[s.data] is None else f" + {VAL_CT[0]} frame {VAL_CT[1]}")
                          + " (256 crops, sigma 25)",
                   "test": "256 centre crops of DRIVE test 01-04 green and ct_3slice 1-3 (HU -1000..1000)"},
         "command": " && ".join((run_dir / "commands.txt").read_text().split("\n")[:-1]), "seed": s.seed,
